@@ -1,0 +1,3 @@
+"""Provisioned Concurrency Lab: what do Lambda cold starts cost, and does provisioned concurrency fix them?"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Rendering of the analysis model: terminal table, report.json, report.html, PNG charts."""
