@@ -1,0 +1,64 @@
+# shellcheck shell=bash
+# Shared by sam-package.sh, sam-deploy.sh and sam-delete.sh (sourced, never run): argument checks
+# with one clear line per problem, and the choice of which SAM CLI to run.
+
+# Print "<script>: <message>" to stderr and exit with the given status (default 1).
+die() {
+  echo "$(basename "$0"): $1" >&2
+  exit "${2:-1}"
+}
+
+# --help prints the calling script's usage and exits 0; fewer than $1 arguments print it to
+# stderr and exit 2.
+check_usage() {
+  local required=$1
+  shift
+  if [[ $# -ge 1 && ( "$1" == "-h" || "$1" == "--help" ) ]]; then
+    usage
+    exit 0
+  fi
+  if [[ $# -lt $required ]]; then
+    usage >&2
+    exit 2
+  fi
+}
+
+# Refuse a stray positional argument after the required ones: what follows them goes to sam
+# untouched, so it has to start with an option (e.g. --region). Usage errors exit 2.
+check_passthrough() {
+  if [[ $# -gt 0 && "$1" != -* ]]; then
+    die "unexpected argument '$1': extra arguments are passed to sam and must start with an option such as --region (run with --help)" 2
+  fi
+}
+
+# Refuse an empty required argument (an unset shell variable in the caller's command line).
+check_not_empty() {
+  if [[ -z "$2" ]]; then
+    die "$1 is empty (run with --help)" 2
+  fi
+}
+
+# CloudFormation's rule for stack names, checked here so a typo fails before any AWS call.
+check_stack_name() {
+  if [[ ! "$1" =~ ^[A-Za-z][-A-Za-z0-9]{0,127}$ ]]; then
+    die "'$1' is not a stack name (a letter, then letters, digits and hyphens; at most 128)" 2
+  fi
+}
+
+# Sets SAM to the SAM CLI to run. In order: $PCLAB_SAM if set, `sam` on PATH, else the project's
+# own .venv/bin/sam (installed by `make bootstrap`), announced on stderr so it is never a surprise.
+find_sam() {
+  local project_dir=$1
+  if [[ -n "${PCLAB_SAM:-}" ]]; then
+    command -v "$PCLAB_SAM" >/dev/null 2>&1 \
+      || die "PCLAB_SAM=$PCLAB_SAM is not a command: point it at the sam executable, or unset it"
+    SAM=$PCLAB_SAM
+  elif command -v sam >/dev/null 2>&1; then
+    SAM=sam
+  elif [[ -x "$project_dir/.venv/bin/sam" ]]; then
+    SAM="$project_dir/.venv/bin/sam"
+    echo "$(basename "$0"): sam is not on PATH; using $SAM (installed by make bootstrap)" >&2
+  else
+    die "the AWS SAM CLI (sam) is not installed: run 'pip install aws-sam-cli', or 'make bootstrap' in $project_dir (these scripts then use its .venv/bin/sam)" 127
+  fi
+}
