@@ -1,0 +1,290 @@
+"""sam-package.sh, sam-deploy.sh and sam-delete.sh, with a recording stand-in for the SAM CLI.
+
+The scripts are copied into a temporary project folder, so what they find around them (or do
+not: a .venv with sam in it) is under the test's control. The stand-in records each command line
+as a JSON list, one per line, and can be told to fail a subcommand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ("sam-package.sh", "sam-deploy.sh", "sam-delete.sh")
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+RECORDER = f"""#!{sys.executable}
+import json, os, sys
+with open(os.environ["SAM_RECORD"], "a") as record:
+    record.write(json.dumps(sys.argv[1:]) + "\\n")
+sys.exit(int(os.environ.get("SAM_FAIL_" + sys.argv[1].upper(), "0")))
+"""
+
+
+class Project:
+    """A copy of the scripts in a folder of its own, and a way to run them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "scripts").mkdir()
+        for name in SCRIPTS:
+            shutil.copy2(ROOT / name, root / name)
+        shutil.copy2(ROOT / "scripts" / "sam-common.sh", root / "scripts" / "sam-common.sh")
+        self.bin = root / "stand-in-bin"
+        self.record = root / "sam-calls.jsonl"
+        (root / "template.yaml").write_text("Transform: AWS::Serverless-2016-10-31\n")
+        (root / "packaged.yaml").write_text("Resources: {}\n")
+
+    def install_sam(self, where: Path, name: str = "sam") -> Path:
+        where.mkdir(parents=True, exist_ok=True)
+        path = where / name
+        path.write_text(RECORDER)
+        path.chmod(0o755)
+        return path
+
+    def run(
+        self, script: str, *args: str, path: str | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("PCLAB_", "SAM_"))}
+        return subprocess.run(
+            [str(self.root / script), *args],
+            cwd=self.root,
+            env={
+                **base,
+                "PATH": path or f"{self.bin}:{SYSTEM_PATH}",
+                "SAM_RECORD": str(self.record),
+                **env,
+            },
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    def calls(self) -> list[list[str]]:
+        if not self.record.exists():
+            return []
+        return [json.loads(line) for line in self.record.read_text().splitlines()]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    assert shutil.which("sam", path=SYSTEM_PATH) is None, "a system-wide sam would hide the checks"
+    project = Project(tmp_path)
+    project.install_sam(project.bin)
+    return project
+
+
+# --- the command lines ----------------------------------------------------------------------------
+
+
+def test_package_builds_then_packages_the_built_template(project: Project) -> None:
+    proc = project.run(
+        "sam-package.sh", "template.yaml", "out.yaml", "my-bucket", "--region", "eu-west-1"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert project.calls() == [
+        ["build", "--template-file", "template.yaml", "--build-dir", ".aws-sam/build"],
+        [
+            "package",
+            "--template-file",
+            ".aws-sam/build/template.yaml",
+            "--s3-bucket",
+            "my-bucket",
+            "--output-template-file",
+            "out.yaml",
+            "--region",
+            "eu-west-1",
+        ],
+    ]
+    assert "./sam-deploy.sh STACK_NAME out.yaml" in proc.stdout
+
+
+def test_package_honours_the_build_folder_and_runtime_variables(project: Project) -> None:
+    proc = project.run(
+        "sam-package.sh",
+        "template.yaml",
+        "out.yaml",
+        "my-bucket",
+        PCLAB_BUILD_DIR="my build",
+        PCLAB_PYTHON_RUNTIME="python3.12",
+    )
+    assert proc.returncode == 0, proc.stderr
+    build, package = project.calls()
+    assert build == [
+        "build",
+        "--template-file",
+        "template.yaml",
+        "--build-dir",
+        "my build",
+        "--parameter-overrides",
+        "PythonRuntime=python3.12",
+    ]
+    assert package[1:3] == ["--template-file", "my build/template.yaml"]
+
+
+def test_deploy_passes_capabilities_and_extra_arguments_untouched(project: Project) -> None:
+    # Spaces, quotes and glob characters must arrive as the caller wrote them.
+    extra = [
+        "--parameter-overrides",
+        "ProvisionedConcurrency=1 ColdStartDelaySeconds=2",
+        "--tags",
+        "a='*'",
+    ]
+    proc = project.run("sam-deploy.sh", "pclab-test", "packaged.yaml", *extra)
+    assert proc.returncode == 0, proc.stderr
+    assert project.calls() == [
+        [
+            "deploy",
+            "--template-file",
+            "packaged.yaml",
+            "--stack-name",
+            "pclab-test",
+            "--capabilities",
+            "CAPABILITY_IAM",
+            "CAPABILITY_NAMED_IAM",
+            "--no-fail-on-empty-changeset",
+            *extra,
+        ]
+    ]
+
+
+def test_delete_runs_without_prompts(project: Project) -> None:
+    proc = project.run("sam-delete.sh", "pclab-test", "--region", "us-west-2")
+    assert proc.returncode == 0, proc.stderr
+    assert project.calls() == [
+        ["delete", "--stack-name", "pclab-test", "--no-prompts", "--region", "us-west-2"]
+    ]
+
+
+def test_a_failed_build_stops_before_packaging_with_sams_exit_status(project: Project) -> None:
+    proc = project.run(
+        "sam-package.sh", "template.yaml", "out.yaml", "my-bucket", SAM_FAIL_BUILD="3"
+    )
+    assert proc.returncode == 3
+    assert [call[0] for call in project.calls()] == ["build"]
+
+
+# --- finding sam ----------------------------------------------------------------------------------
+
+
+def test_without_sam_anywhere_the_scripts_say_how_to_install_it(project: Project) -> None:
+    for script, args in [
+        ("sam-package.sh", ["template.yaml", "out.yaml", "my-bucket"]),
+        ("sam-deploy.sh", ["pclab-test", "packaged.yaml"]),
+        ("sam-delete.sh", ["pclab-test"]),
+    ]:
+        proc = project.run(script, *args, path=SYSTEM_PATH)
+        assert proc.returncode == 127
+        assert proc.stderr.strip() == (
+            f"{script}: the AWS SAM CLI (sam) is not installed: run 'pip install aws-sam-cli', "
+            f"or 'make bootstrap' in {project.root} (these scripts then use its .venv/bin/sam)"
+        )
+    assert project.calls() == []
+
+
+def test_the_projects_venv_sam_is_used_and_announced_when_sam_is_not_on_path(
+    project: Project,
+) -> None:
+    venv_sam = project.install_sam(project.root / ".venv" / "bin")
+    proc = project.run("sam-delete.sh", "pclab-test", path=SYSTEM_PATH)
+    assert proc.returncode == 0, proc.stderr
+    assert f"sam is not on PATH; using {venv_sam}" in proc.stderr
+    assert project.calls() == [["delete", "--stack-name", "pclab-test", "--no-prompts"]]
+
+
+def test_pclab_sam_chooses_the_cli_and_a_wrong_one_is_refused(project: Project) -> None:
+    other = project.install_sam(project.root / "elsewhere", name="my-sam")
+    proc = project.run("sam-delete.sh", "pclab-test", path=SYSTEM_PATH, PCLAB_SAM=str(other))
+    assert proc.returncode == 0, proc.stderr
+    assert len(project.calls()) == 1
+    proc = project.run("sam-delete.sh", "pclab-test", PCLAB_SAM="/nope/sam")
+    assert proc.returncode == 1
+    assert "PCLAB_SAM=/nope/sam is not a command" in proc.stderr
+    assert len(project.calls()) == 1
+
+
+# --- bad arguments --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "args"),
+    [
+        ("sam-package.sh", []),
+        ("sam-package.sh", ["template.yaml", "out.yaml"]),
+        ("sam-deploy.sh", []),
+        ("sam-deploy.sh", ["pclab-test"]),
+        ("sam-delete.sh", []),
+    ],
+)
+def test_missing_arguments_print_the_usage_and_exit_2(
+    project: Project, script: str, args: list[str]
+) -> None:
+    proc = project.run(script, *args)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"usage: {script} ")
+    assert project.calls() == []
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_prints_the_usage_and_exits_0(project: Project, script: str) -> None:
+    proc = project.run(script, "--help")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith(f"usage: {script} ")
+    assert project.calls() == []
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "message"),
+    [
+        (
+            "sam-package.sh",
+            ["template.yaml", "out.yaml", "my-bucket", "oops"],
+            "unexpected argument 'oops': extra arguments are passed to sam and must start with",
+        ),
+        (
+            "sam-deploy.sh",
+            ["pclab-test", "packaged.yaml", "oops", "--region", "x"],
+            "unexpected argument 'oops'",
+        ),
+        ("sam-delete.sh", ["pclab-test", "oops"], "unexpected argument 'oops'"),
+        ("sam-package.sh", ["", "out.yaml", "my-bucket"], "TEMPLATE is empty"),
+        ("sam-package.sh", ["template.yaml", "out.yaml", ""], "S3_BUCKET is empty"),
+        ("sam-deploy.sh", ["", "packaged.yaml"], "STACK_NAME is empty"),
+        (
+            "sam-package.sh",
+            ["missing.yaml", "out.yaml", "my-bucket"],
+            "template 'missing.yaml' does not exist",
+        ),
+        (
+            "sam-package.sh",
+            ["template.yaml", "no/such/dir/out.yaml", "my-bucket"],
+            "folder 'no/such/dir' for OUTPUT_TEMPLATE does not exist",
+        ),
+        (
+            "sam-package.sh",
+            ["template.yaml", "out.yaml", "My_Bucket"],
+            "'My_Bucket' is not an S3 bucket name",
+        ),
+        (
+            "sam-deploy.sh",
+            ["pclab-test", "missing.yaml"],
+            "packaged template 'missing.yaml' does not exist: write it first with ./sam-package.sh",
+        ),
+        ("sam-deploy.sh", ["1-stack", "packaged.yaml"], "'1-stack' is not a stack name"),
+        ("sam-delete.sh", ["my_stack"], "'my_stack' is not a stack name"),
+    ],
+)
+def test_bad_arguments_get_one_clear_line_and_exit_2(
+    project: Project, script: str, args: list[str], message: str
+) -> None:
+    proc = project.run(script, *args)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"{script}: {message}")
+    assert project.calls() == []
