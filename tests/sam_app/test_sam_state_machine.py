@@ -1,0 +1,180 @@
+"""The state machine definition, executed by moto's Step Functions interpreter.
+
+The local cloud runs this exact definition with moto's interpreter, so these tests check that the
+interpreter accepts every construct it uses (Pass with an intrinsic, MaxConcurrencyPath,
+ItemSelector, ItemProcessor, ResultSelector, Retry with JitterStrategy, Catch) and that the
+output has the contract's shape. moto cannot run Lambda code without Docker, so the one function
+through which every Lambda task goes is pointed at the real handler module, loaded once per
+simulated execution environment (an idle environment is reused, else a new one is "cold started").
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from .handler_harness import FUNCTIONS_DIR, FakeLambdaContext
+from .sam_offline import substitute_definition
+
+ALIAS_ARN = "arn:aws:lambda:us-east-1:123456789012:function:pclab-Provisioned-1:live"
+ROLE_ARN = "arn:aws:iam::123456789012:role/pclab-state-machine"
+
+
+@dataclass
+class FakeLambda:
+    """Runs each invoke in an idle environment (a loaded handler module) or loads a new one."""
+
+    monkeypatch: pytest.MonkeyPatch
+    throttle_once: set[int] = field(default_factory=set)  # item ids whose first invoke gets a 429
+    function_names: list[str] = field(default_factory=list)
+    attempts: dict[int, int] = field(default_factory=dict)
+    running: int = 0
+    peak: int = 0
+    idle: list[ModuleType] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _new_environment(self) -> ModuleType:
+        name = f"concurrencytest_env_{uuid.uuid4().hex}"
+        spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / "concurrencytest.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    def invoke(self, parameters: dict[str, Any], region: str, state_credentials: Any) -> Any:
+        event = json.loads(parameters["Payload"])
+        item_id = event["item"]["id"]
+        with self.lock:
+            self.function_names.append(parameters["FunctionName"])
+            self.attempts[item_id] = self.attempts.get(item_id, 0) + 1
+            if item_id in self.throttle_once and self.attempts[item_id] == 1:
+                raise ClientError(
+                    {
+                        "Error": {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."},
+                        "ResponseMetadata": {"HTTPStatusCode": 429, "RequestId": "r"},
+                    },
+                    "Invoke",
+                )
+            environment = self.idle.pop() if self.idle else None
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            if environment is None:
+                environment = self._new_environment()
+            try:
+                payload = environment.lambda_handler(event, FakeLambdaContext())
+                return {"StatusCode": 200, "Payload": payload, "ExecutedVersion": "1"}
+            except Exception as error:
+                return {
+                    "StatusCode": 200,
+                    "FunctionError": "Unhandled",
+                    "Payload": {"errorType": type(error).__name__, "errorMessage": str(error)},
+                }
+        finally:
+            with self.lock:
+                self.running -= 1
+                self.idle.append(environment)
+
+
+@pytest.fixture
+def fake_lambda(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLambda]:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    monkeypatch.setenv("COLD_START_DELAY", "0.1")
+    monkeypatch.setenv("FUNCTION_DURATION", "0.2")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    fake = FakeLambda(monkeypatch)
+    monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", fake.invoke)
+    yield fake
+
+
+def execute(max_concurrency: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        definition = substitute_definition(
+            {"FunctionAliasArn": ALIAS_ARN, "MapMaxConcurrency": max_concurrency}
+        )
+        machine = sfn.create_state_machine(name="sm", definition=definition, roleArn=ROLE_ARN)
+        execution = sfn.start_execution(
+            stateMachineArn=machine["stateMachineArn"],
+            name="run-1",
+            input=json.dumps({"items": items}),
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            if described["status"] != "RUNNING" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert described["status"] == "SUCCEEDED", described
+    output: dict[str, Any] = json.loads(described["output"])
+    return output
+
+
+def test_every_item_gets_a_small_result_in_item_order(fake_lambda: FakeLambda) -> None:
+    output = execute("0", [{"id": n} for n in range(1, 7)])
+    results = output["results"]
+    assert list(output) == ["results"]
+    assert [r["id"] for r in results] == [1, 2, 3, 4, 5, 6]
+    for result in results:
+        assert set(result) == {
+            "id",
+            "req",
+            "env",
+            "first",
+            "initType",
+            "initMs",
+            "start",
+            "end",
+            "ver",
+        }
+        assert result["initType"] == "unknown" and result["ver"] == "7"
+        assert result["end"] - result["start"] >= 0.2 - 0.002
+    # MaxConcurrency 0: all six at once, so six environments, each on its first invocation.
+    assert fake_lambda.peak == 6
+    assert len({r["env"] for r in results}) == 6 and all(r["first"] for r in results)
+    assert set(fake_lambda.function_names) == {ALIAS_ARN}
+
+
+def test_max_concurrency_from_the_substitution_limits_the_map(fake_lambda: FakeLambda) -> None:
+    results = execute("2", [{"id": n} for n in range(1, 7)])["results"]
+    assert fake_lambda.peak == 2
+    # Two environments did all the work: two cold starts, then warm reuse.
+    assert len({r["env"] for r in results}) == 2
+    assert sum(r["first"] for r in results) == 2
+
+
+def test_a_throttled_invoke_is_retried(fake_lambda: FakeLambda) -> None:
+    fake_lambda.throttle_once = {2}
+    results = execute("0", [{"id": 1}, {"id": 2}])["results"]
+    assert fake_lambda.attempts == {1: 1, 2: 2}
+    assert [set(r) >= {"req", "env"} for r in results] == [True, True]
+
+
+def test_a_failing_item_records_its_error_and_keeps_the_others(fake_lambda: FakeLambda) -> None:
+    items = [{"id": 1}, {"id": 2, "durationSeconds": "slow"}, {"id": 3}]
+    results = execute("0", items)["results"]
+    assert [r["id"] for r in results] == [1, 2, 3]
+    assert "req" in results[0] and "req" in results[2]
+    failure = results[1]
+    assert set(failure) == {"id", "error"}
+    assert failure["error"]["Error"] == "InvalidItemError"
+    assert (
+        "durationSeconds='slow' is not a number"
+        in json.loads(failure["error"]["Cause"])["errorMessage"]
+    )
