@@ -1,0 +1,479 @@
+"""One execution environment: a real ``awslambdaric`` process, its Runtime API port, its log stream.
+
+State lives on the event loop thread: the runtime's requests, the process's output and its exit are
+all handled there, and invoking threads hand work over with ``call_soon`` and wait on futures. That
+ordering is what makes the races simple: a response, a timeout and a process death for the same
+invocation are decided in one place, first come first served.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import enum
+import json
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..invocation import FunctionSpec, LambdaServiceError
+from . import telemetry as tm
+from .loop import EventLoopThread
+from .process import Launcher, LaunchSpec, kill_group
+from .runtime_api import RuntimeApiEndpoint, RuntimeConnection
+
+InitType = Literal["on-demand", "provisioned-concurrency"]
+
+
+class EnvState(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"  # initialised; serving or waiting for work
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class InitOutcome:
+    ok: bool
+    started_at: float
+    ended_at: float
+    error_type: str | None = None
+    payload: bytes = b""  # the runtime's init error document, or Lambda's own
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.ended_at - self.started_at) * 1000.0
+
+
+@dataclass(frozen=True)
+class InvocationOutcome:
+    kind: Literal["response", "error", "timeout", "exit"]
+    body: bytes
+    started_at: float
+    ended_at: float
+    error_type: str | None = None
+
+
+@dataclass
+class Invocation:
+    """One event handed to an environment, and what came of it."""
+
+    request_id: str
+    payload: bytes
+    invoked_arn: str
+    runtime_trace_header: str
+    timeout_seconds: float
+    init_duration_ms: float | None = None  # shown in REPORT: the caller waited for this init
+    bill_init: bool = True
+    trace: tm.InvocationTrace | None = None
+    capture_log: bool = False
+    log_lines: list[str] = field(default_factory=list)
+    future: concurrent.futures.Future[InvocationOutcome] = field(
+        default_factory=concurrent.futures.Future
+    )
+    started_at: float = 0.0
+
+
+@dataclass
+class EnvironmentContext:
+    """What every environment shares (owned by the manager)."""
+
+    loop: EventLoopThread
+    launcher: Launcher
+    pipeline: tm.TelemetryPipeline
+    xray_port: int
+    work_dir: Path
+    runtime_dir: str
+    python_version: str
+
+
+def _signal_name(sig: int) -> str:
+    # As Lambda (Go's ProcessState) prints them: "signal: killed", "signal: segmentation fault".
+    names = {
+        signal.SIGKILL: "killed",
+        signal.SIGTERM: "terminated",
+        signal.SIGSEGV: "segmentation fault",
+        signal.SIGABRT: "aborted",
+        signal.SIGINT: "interrupt",
+        signal.SIGBUS: "bus error",
+    }
+    return names.get(signal.Signals(sig), signal.Signals(sig).name.lower())
+
+
+def exit_description(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        return f"signal: {_signal_name(-code)}"
+    return f"exit status {code}"
+
+
+def lambda_error(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+class Environment:
+    """A Lambda execution environment for one function version (see module docstring)."""
+
+    def __init__(
+        self,
+        ctx: EnvironmentContext,
+        spec: FunctionSpec,
+        task_root: Path,
+        init_type: InitType,
+        *,
+        pool_key: str | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.spec = spec
+        self.task_root = task_root
+        self.init_type: InitType = init_type
+        self.pool_key = pool_key  # provisioned pool this environment belongs to, if any
+        self.id = os.urandom(8).hex()
+        self.log_group = f"/aws/lambda/{spec.function_name}"
+        self.log_stream = tm.log_stream_name(spec.version)
+        self.state = EnvState.STARTING
+        self.pid: int | None = None
+        self.exit_code: int | None = None
+        self.started_at = 0.0
+        self.init_future: concurrent.futures.Future[InitOutcome] = concurrent.futures.Future()
+        self.invocations = 0
+        self.last_used = time.monotonic()
+        self.busy = False  # managed by the manager under its lock
+        self._endpoint: RuntimeApiEndpoint | None = None
+        self._out_fd: int | None = None
+        self._out_buf = b""
+        self._parked: RuntimeConnection | None = None
+        self._queued: Invocation | None = None
+        self._headers: dict[str, str] = {}
+        self._current: Invocation | None = None
+        self._pending_trace: tm.InvocationTrace | None = None
+        self._init_error: tuple[str | None, bytes] | None = None
+        self._tmp = ctx.work_dir / "envs" / self.id
+
+    # --- starting -------------------------------------------------------------------------------
+    def _environment(self) -> dict[str, str]:
+        spec = self.spec
+        assert self._endpoint is not None
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "LANG": "en_US.UTF-8",
+        }
+        env.update(spec.environment)
+        tmp = str(self._tmp / "tmp")
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+                "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+                "AWS_LAMBDA_LOG_GROUP_NAME": self.log_group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": self.init_type,
+                "AWS_LAMBDA_RUNTIME_API": self._endpoint.address,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+                "LAMBDA_TASK_ROOT": str(self.task_root),
+                "LAMBDA_RUNTIME_DIR": self.ctx.runtime_dir,
+                "AWS_REGION": spec.region,
+                "AWS_DEFAULT_REGION": spec.region,
+                "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{self.ctx.xray_port}",
+                "_AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1",
+                "_AWS_XRAY_DAEMON_PORT": str(self.ctx.xray_port),
+                "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+                "_HANDLER": spec.handler,
+                "TZ": ":UTC",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                # Each environment has its own /tmp and home, as on Lambda.
+                "TMPDIR": tmp,
+                "HOME": tmp,
+            }
+        )
+        return env
+
+    def start(self) -> None:
+        """Start the process (returns once it is forked; init goes on behind)."""
+        (self._tmp / "tmp").mkdir(parents=True, exist_ok=True)
+        self._endpoint = RuntimeApiEndpoint(self.ctx.loop, self)
+        r, w = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(r, False)
+        self._out_fd = r
+        self.ctx.loop.call(self.ctx.loop.loop.add_reader, r, self._readable)
+        self.started_at = time.time()
+        self._emit(tm.init_start_line(self.spec.runtime, self.spec.region, self.ctx.python_version))
+        launch = LaunchSpec(
+            handler=self.spec.handler,
+            cwd=str(self.task_root),
+            env=self._environment(),
+            python_path=[str(self.task_root)],
+        )
+        try:
+            self.pid = self.ctx.launcher.launch(launch, w, self._on_exit_threadsafe)
+        except Exception as exc:
+            os.close(w)
+            self.ctx.loop.call(self._die, None)
+            raise LambdaServiceError(
+                "ServiceException", f"could not start an execution environment: {exc}", status=500
+            ) from exc
+        os.close(w)
+
+    def _on_exit_threadsafe(self, code: int) -> None:
+        self.ctx.loop.call_soon(self._die, code)
+
+    def wait_init(self, timeout: float) -> InitOutcome | None:
+        """The init outcome, or None when init is still running after ``timeout`` seconds."""
+        try:
+            return self.init_future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            return None
+
+    # --- invoking (caller threads) ---------------------------------------------------------------
+    def run(self, inv: Invocation) -> InvocationOutcome:
+        """Hand the event over; wait for the answer, a timeout, or the process's end."""
+        self.ctx.loop.call_soon(self._dispatch, inv)
+        try:
+            return inv.future.result(inv.timeout_seconds)
+        except concurrent.futures.TimeoutError:
+            self.ctx.loop.call_soon(self._expire, inv)
+            return inv.future.result(30)
+
+    def kill(self) -> None:
+        """Stop the environment now (any thread)."""
+        self.ctx.loop.call_soon(self._kill_in_loop)
+
+    # --- loop thread ---------------------------------------------------------------------------
+    def _kill_in_loop(self) -> None:
+        if self.pid is not None and self.exit_code is None:
+            kill_group(self.pid, signal.SIGKILL)
+        if self.state is not EnvState.DEAD:
+            self.state = EnvState.DEAD  # never handed out again; _die finishes the cleanup
+
+    def _dispatch(self, inv: Invocation) -> None:
+        inv.started_at = time.time()
+        self._current = inv
+        self._emit(tm.start_line(inv.request_id, self.spec.version))
+        if self.state is EnvState.DEAD or self.exit_code is not None:
+            self._finish(inv, "exit", b"", None)
+            return
+        deadline_ms = int((inv.started_at + inv.timeout_seconds) * 1000)
+        inv_headers = {
+            "Lambda-Runtime-Aws-Request-Id": inv.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": inv.invoked_arn,
+            "Lambda-Runtime-Trace-Id": inv.runtime_trace_header,
+        }
+        self._queued = inv
+        self._headers = inv_headers
+        if self._parked is not None:
+            self._send_queued()
+
+    def _send_queued(self) -> None:
+        conn, inv = self._parked, self._queued
+        if conn is None or inv is None:
+            return
+        self._parked = None
+        self._queued = None
+        if not conn.send_event(self._headers, inv.payload):
+            self._queued = inv  # the connection dropped; the runtime will ask again or die
+
+    # RuntimeApiHandler
+    def on_next(self, conn: RuntimeConnection) -> None:
+        now = time.time()
+        if not self.init_future.done():
+            self.state = EnvState.READY
+            self.init_future.set_result(InitOutcome(True, self.started_at, now))
+        if self._pending_trace is not None:
+            self._pending_trace.overhead_end = now
+            self.ctx.pipeline.put_segments(tm.lambda_segments(self._pending_trace))
+            self._pending_trace = None
+        self._parked = conn
+        if self._queued is not None:
+            self._send_queued()
+
+    def on_response(self, request_id: str, body: bytes) -> bool:
+        return self._answer(request_id, "response", body, None)
+
+    def on_invocation_error(self, request_id: str, body: bytes, error_type: str | None) -> bool:
+        if error_type is None:
+            try:
+                error_type = str(json.loads(body).get("errorType") or "") or None
+            except (ValueError, AttributeError):
+                error_type = None
+        return self._answer(request_id, "error", body, error_type)
+
+    def on_init_error(self, body: bytes, error_type: str | None) -> None:
+        if error_type is None:
+            try:
+                error_type = str(json.loads(body).get("errorType") or "") or None
+            except (ValueError, AttributeError):
+                error_type = None
+        self._init_error = (error_type, body)
+
+    def _answer(
+        self, request_id: str, kind: Literal["response", "error"], body: bytes, etype: str | None
+    ) -> bool:
+        inv = self._current
+        if inv is None or inv.request_id != request_id or inv.future.done():
+            return False
+        self._drain_output()  # the handler's prints were written before this POST
+        self._finish(inv, kind, body, etype)
+        return True
+
+    def _expire(self, inv: Invocation) -> None:
+        if inv.future.done():
+            return
+        self._kill_in_loop()
+        self._finish(inv, "timeout", b"", "Sandbox.Timedout")
+
+    def _finish(
+        self,
+        inv: Invocation,
+        kind: Literal["response", "error", "timeout", "exit"],
+        body: bytes,
+        error_type: str | None,
+    ) -> None:
+        """Write END/REPORT and the segments, then wake the caller (loop thread, once)."""
+        ended = time.time()
+        status: str | None = None
+        if kind == "timeout":
+            status = "timeout"
+            self._emit(
+                f"{tm.iso_now(ended)} {inv.request_id} Task timed out after "
+                f"{inv.timeout_seconds:.2f} seconds"
+            )
+            body = lambda_error(
+                "Sandbox.Timedout",
+                f"RequestId: {inv.request_id} Error: Task timed out after "
+                f"{inv.timeout_seconds:.2f} seconds",
+            )
+        elif kind == "exit":
+            status = "error"
+            error_type = "Runtime.ExitError"
+            message = (
+                f"RequestId: {inv.request_id} Error: Runtime exited with error: "
+                f"{exit_description(self.exit_code)}"
+            )
+            self._emit(f"{tm.iso_now(ended)} {message}")
+            body = lambda_error("Runtime.ExitError", message)
+        duration_ms = (ended - inv.started_at) * 1000.0
+        trace = inv.trace
+        if trace is not None:
+            trace.invocation = (inv.started_at, ended)
+            trace.service_end = ended
+            trace.function_error = kind != "response"
+            trace.error_type = error_type
+        self._emit(tm.end_line(inv.request_id))
+        self._emit(
+            tm.report_line(
+                tm.ReportFields(
+                    request_id=inv.request_id,
+                    duration_ms=duration_ms,
+                    memory_mb=self.spec.memory_mb,
+                    max_memory_used_mb=tm.memory_peak_mb(self.pid) if self.pid else 0,
+                    init_duration_ms=inv.init_duration_ms,
+                    bill_init=inv.bill_init,
+                    status=status,
+                    error_type=error_type if status else None,
+                    trace_id=trace.trace_id if trace else None,
+                    segment_id=trace.function_segment_id if trace else None,
+                    sampled=trace is not None,
+                )
+            )
+        )
+        if self._current is inv:
+            self._current = None
+        if self._queued is inv:
+            self._queued = None
+        self.invocations += 1
+        inv.future.set_result(InvocationOutcome(kind, body, inv.started_at, ended, error_type))
+        if trace is not None:
+            if kind in ("response", "error") and self.state is not EnvState.DEAD:
+                self._pending_trace = trace  # Overhead ends when the runtime asks for more work
+            else:
+                self.ctx.pipeline.put_segments(tm.lambda_segments(trace))
+
+    # --- output and exit -------------------------------------------------------------------------
+    def _emit(self, message: str, ts: float | None = None) -> None:
+        ts_ms = int((ts if ts is not None else time.time()) * 1000)
+        self.ctx.pipeline.put_log(self.log_group, self.log_stream, ts_ms, message)
+        inv = self._current
+        if inv is not None and inv.capture_log:
+            inv.log_lines.append(message)
+
+    def _readable(self) -> None:
+        self._read_output(until_eagain=False)
+
+    def _drain_output(self) -> None:
+        self._read_output(until_eagain=True)
+
+    def _read_output(self, until_eagain: bool) -> None:
+        fd = self._out_fd
+        if fd is None:
+            return
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._close_output()
+                break
+            self._out_buf += chunk
+            if not until_eagain and len(chunk) < 65536:
+                break
+        if b"\n" in self._out_buf:
+            *lines, self._out_buf = self._out_buf.split(b"\n")
+            for raw in lines:
+                # The runtime joins a multi-line record with \r (one CloudWatch event).
+                self._emit(raw.decode("utf-8", "replace").replace("\r", "\n"))
+
+    def _close_output(self) -> None:
+        fd = self._out_fd
+        if fd is None:
+            return
+        self._out_fd = None
+        try:
+            self.ctx.loop.loop.remove_reader(fd)
+        finally:
+            os.close(fd)
+        if self._out_buf:
+            self._emit(self._out_buf.decode("utf-8", "replace").replace("\r", "\n"))
+            self._out_buf = b""
+
+    def _die(self, code: int | None) -> None:
+        """The process ended (or never started): settle init and the current invocation."""
+        self.exit_code = code if code is not None else self.exit_code
+        self.state = EnvState.DEAD
+        self._drain_output()
+        self._close_output()
+        now = time.time()
+        if not self.init_future.done():
+            if self._init_error is not None:
+                etype, body = self._init_error
+                outcome = InitOutcome(False, self.started_at, now, etype, body)
+            else:
+                message = f"Error: Runtime exited with error: {exit_description(code)}"
+                outcome = InitOutcome(
+                    False,
+                    self.started_at,
+                    now,
+                    "Runtime.ExitError",
+                    lambda_error("Runtime.ExitError", message),
+                )
+            self._emit(
+                tm.init_report_line(outcome.duration_ms, "init", "error", outcome.error_type)
+            )
+            self.init_future.set_result(outcome)
+        for inv in (self._current, self._queued):
+            if inv is not None and not inv.future.done():
+                self._finish(inv, "exit", b"", None)
+        if self._pending_trace is not None:
+            self.ctx.pipeline.put_segments(tm.lambda_segments(self._pending_trace))
+            self._pending_trace = None
+        if self._endpoint is not None:
+            self._endpoint.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)

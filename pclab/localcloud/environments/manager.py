@@ -1,0 +1,631 @@
+"""EnvironmentManager: the Lambda data plane behind the local cloud's invocation seam.
+
+It implements :class:`pclab.localcloud.invocation.ExecutionLayer`: it picks or starts an execution
+environment for each invocation following Lambda's concurrency model (:mod:`.concurrency`), runs
+the event through the real runtime client (:mod:`.environment`), and reports what Lambda reports:
+the Invoke result or error, X-Ray segments and CloudWatch Logs lines (:mod:`.telemetry`).
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import logging
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Literal
+
+from ..invocation import (
+    FunctionSpec,
+    InvokeRequest,
+    InvokeResult,
+    LambdaServiceError,
+    ProvisionedStatus,
+    TelemetrySink,
+)
+from . import telemetry as tm
+from .code import CodeCache
+from .concurrency import FunctionState, FunctionStats, Limits, ProvisionedPool, spec_fingerprint
+from .environment import (
+    Environment,
+    EnvironmentContext,
+    EnvState,
+    InitOutcome,
+    Invocation,
+    InvocationOutcome,
+    lambda_error,
+)
+from .loop import EventLoopThread
+from .process import ForkServerLauncher, Launcher, SpawnLauncher
+
+log = logging.getLogger(__name__)
+
+ON_DEMAND_INIT_LIMIT_SECONDS = 10.0  # Lambda re-runs a longer init inside the first invoke
+PROVISIONED_INIT_LIMIT_SECONDS = 900.0  # provisioned init is not bound by the 10 s limit
+LOG_TAIL_BYTES = 4096
+
+
+def _runtime_dir() -> str:
+    found = importlib.util.find_spec("awslambdaric")
+    if found is None or found.origin is None:
+        raise RuntimeError(
+            "awslambdaric is not installed: pip install 'pclab[local]' to run Lambda functions"
+        )
+    return str(Path(found.origin).parent.parent)
+
+
+class EnvironmentManager:
+    """Execution environments and the concurrency model of every function in the local cloud."""
+
+    def __init__(
+        self,
+        telemetry: TelemetrySink,
+        *,
+        idle_timeout_seconds: float = 600.0,
+        xray_daemon_port: int | None = None,
+        launcher: Literal["forkserver", "spawn"] = "forkserver",
+        account_limit: int = 1000,
+        scale_per_10s: int = 1000,
+        init_limit_seconds: float = ON_DEMAND_INIT_LIMIT_SECONDS,
+        work_dir: Path | None = None,
+    ) -> None:
+        self._idle_timeout = idle_timeout_seconds
+        self._init_limit = init_limit_seconds
+        self._own_work_dir = work_dir is None
+        self._work_dir = Path(work_dir or tempfile.mkdtemp(prefix="pclab-lambda-"))
+        (self._work_dir / "envs").mkdir(parents=True, exist_ok=True)
+        self._code = CodeCache(self._work_dir / "code")
+        self._loop = EventLoopThread()
+        self._pipeline = tm.TelemetryPipeline(telemetry)
+        self._xray = tm.XRayDaemon(self._loop, self._pipeline.put_segments, xray_daemon_port)
+        chosen: Launcher = (
+            ForkServerLauncher(self._loop)
+            if launcher == "forkserver"
+            else SpawnLauncher(self._loop)
+        )
+        self._ctx = EnvironmentContext(
+            loop=self._loop,
+            launcher=chosen,
+            pipeline=self._pipeline,
+            xray_port=self._xray.port,
+            work_dir=self._work_dir,
+            runtime_dir=_runtime_dir(),
+            python_version=tm.python_version(),
+        )
+        self._limits = Limits(account_limit=account_limit, scale_per_window=scale_per_10s)
+        self._lock = threading.RLock()
+        self._functions: dict[str, FunctionState] = {}
+        self._warned_runtimes: set[tuple[str, str]] = set()
+        self._closed = False
+        self._stop = threading.Event()
+        self._reaper = threading.Thread(target=self._reap_loop, name="pclab-reaper", daemon=True)
+        self._reaper.start()
+
+    # --- public: ExecutionLayer -----------------------------------------------------------------
+    @property
+    def xray_daemon_address(self) -> str:
+        return self._xray.address
+
+    def invoke(self, request: InvokeRequest) -> InvokeResult:
+        if self._closed:
+            raise LambdaServiceError("ServiceException", "the local cloud is stopping", status=500)
+        spec = request.spec
+        if request.invocation_type == "DryRun":
+            return InvokeResult(status_code=204, payload=b"", executed_version=spec.version)
+        if request.invocation_type == "Event":
+            threading.Thread(target=self._invoke_async, args=(request,), daemon=True).start()
+            return InvokeResult(status_code=202, payload=b"", executed_version=spec.version)
+        return self._invoke_sync(request)
+
+    def set_reserved_concurrency(self, function_name: str, reserved: int | None) -> None:
+        with self._lock:
+            self._fn(function_name).reserved = reserved
+
+    def set_account_limit(self, limit: int) -> None:
+        with self._lock:
+            self._limits.account_limit = limit
+
+    def put_provisioned_concurrency(self, spec: FunctionSpec, qualifier: str, count: int) -> None:
+        self._warn_runtime(spec)
+        with self._lock:
+            fn = self._fn(spec.function_name)
+            pool = fn.pools.get(qualifier)
+            if pool is None or spec_fingerprint(pool.spec) != spec_fingerprint(spec):
+                if pool is not None:  # the alias now points at other code: replace every env
+                    self._retire_pool(fn, pool)
+                pool = ProvisionedPool(qualifier=qualifier, spec=spec, target=count)
+                fn.pools[qualifier] = pool
+            pool.target = count
+            pool.generation += 1
+            pool.status = "IN_PROGRESS"
+            pool.reason = None
+            # Shrink: retire free environments beyond the target now, busy ones when released.
+            while len(pool.envs) > count and pool.idle:
+                env = pool.idle.pop()
+                pool.envs.remove(env)
+                fn.drop_env(env)
+                env.kill()
+            generation = pool.generation
+        threading.Thread(
+            target=self._allocate,
+            args=(spec.function_name, qualifier, generation),
+            name=f"pclab-pc-{spec.function_name}-{qualifier}",
+            daemon=True,
+        ).start()
+
+    def delete_provisioned_concurrency(self, function_name: str, qualifier: str) -> None:
+        with self._lock:
+            fn = self._functions.get(function_name)
+            if fn is None:
+                return
+            pool = fn.pools.pop(qualifier, None)
+            if pool is not None:
+                self._retire_pool(fn, pool)
+
+    def provisioned_status(
+        self, function_name: str, qualifier: str
+    ) -> tuple[ProvisionedStatus, int, str | None]:
+        with self._lock:
+            fn = self._functions.get(function_name)
+            pool = fn.pools.get(qualifier) if fn else None
+            if pool is None:
+                return ("FAILED", 0, "no provisioned concurrency configured")
+            return (pool.status, pool.ready_count(), pool.reason)
+
+    def delete_function(self, function_name: str) -> None:
+        with self._lock:
+            fn = self._functions.pop(function_name, None)
+            envs = list(fn.envs) if fn else []
+        for env in envs:
+            env.kill()
+        self._code.remove_function(function_name)
+
+    def shutdown(self) -> None:
+        """Stop every environment, the fork server and the threads; leave no process behind."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        with self._lock:
+            envs = [e for fn in self._functions.values() for e in fn.envs]
+            self._functions.clear()
+        for env in envs:
+            env.kill()
+        self._ctx.launcher.close()  # kills what is left and reaps it
+        self._reaper.join(timeout=5)
+        self._xray.close()
+        self._pipeline.close()
+        self._loop.stop()
+        if self._own_work_dir:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
+
+    # --- public: inspection -----------------------------------------------------------------------
+    def stats(self, function_name: str) -> FunctionStats:
+        """A copy of the function's counters (environments alive, peaks, cold starts, throttles)."""
+        with self._lock:
+            fn = self._functions.get(function_name)
+            return FunctionStats(**vars(fn.stats)) if fn else FunctionStats()
+
+    def environment_pids(self, function_name: str | None = None) -> list[int]:
+        with self._lock:
+            fns = (
+                [self._functions[function_name]]
+                if function_name in self._functions
+                else ([] if function_name else list(self._functions.values()))
+            )
+            return [e.pid for fn in fns for e in fn.envs if e.pid is not None]
+
+    def flush_telemetry(self, timeout: float = 10.0) -> bool:
+        """Wait until every log line and segment written so far reached the sink."""
+        return self._pipeline.flush(timeout)
+
+    # --- invoking ---------------------------------------------------------------------------------
+    def _invoke_async(self, request: InvokeRequest) -> None:
+        # Lambda queues async events and retries throttles for hours; a short backoff will do here.
+        delay = 0.1
+        for _ in range(20):
+            try:
+                self._invoke_sync(request)
+                return
+            except LambdaServiceError as exc:
+                if exc.status != 429:
+                    log.warning(
+                        "async invocation of %s failed: %s", request.spec.function_name, exc
+                    )
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _invoke_sync(self, request: InvokeRequest) -> InvokeResult:
+        spec = request.spec
+        self._warn_runtime(spec)
+        accepted_at = time.time()
+        env, cold, provisioned = self._acquire(request)
+        try:
+            init: InitOutcome | None = None
+            if cold:
+                init, env = self._cold_start(env, spec)
+                if not init.ok:
+                    return self._init_failure(request, env, init, accepted_at)
+            return self._run(request, env, init, provisioned, accepted_at)
+        finally:
+            self._release(spec.function_name, env)
+
+    def _acquire(self, request: InvokeRequest) -> tuple[Environment, bool, bool]:
+        """Admission and placement: (environment, needs init, served by provisioned concurrency)."""
+        spec = request.spec
+        with self._lock:
+            fn = self._fn(spec.function_name)
+            self._limits.admit(fn, self._functions)
+            fn.stats.invocations += 1
+            qualifier = request.provisioned_qualifier
+            pool = fn.pools.get(qualifier) if qualifier is not None else None
+            if pool is not None:
+                while pool.idle:
+                    env = pool.idle.pop()
+                    if env.state is EnvState.READY:
+                        env.busy = True
+                        fn.stats.provisioned_invocations += 1
+                        return env, False, True
+                    fn.drop_env(env)  # died while idle; the housekeeping replaces it
+                fn.stats.spillover_invocations += 1
+            stack = fn.idle.get(spec_fingerprint(spec), [])
+            while stack:
+                env = stack.pop()  # most recently used first: the warmest
+                if env.state is EnvState.READY:
+                    env.busy = True
+                    return env, False, False
+                fn.drop_env(env)
+            try:
+                self._limits.allow_new_environment(fn)
+            except LambdaServiceError:
+                fn.stats.inflight -= 1
+                raise
+            try:
+                task_root = self._code.task_root(spec)
+            except LambdaServiceError:
+                fn.stats.inflight -= 1
+                raise
+            env = Environment(self._ctx, spec, task_root, "on-demand")
+            env.busy = True
+            fn.add_env(env)
+            fn.stats.cold_starts += 1
+            return env, True, False
+
+    def _release(self, function_name: str, env: Environment) -> None:
+        with self._lock:
+            env.busy = False
+            env.last_used = time.monotonic()
+            fn = self._functions.get(function_name)
+            if fn is None:
+                env.kill()
+                return
+            fn.stats.inflight -= 1
+            if env.state is not EnvState.READY or env not in fn.envs:
+                fn.drop_env(env)
+                return
+            if env.pool_key is not None:
+                pool = fn.pools.get(env.pool_key)
+                if pool is None or env not in pool.envs or len(pool.envs) > pool.target:
+                    fn.drop_env(env)
+                    env.kill()
+                else:
+                    pool.idle.append(env)
+            else:
+                fn.idle.setdefault(spec_fingerprint(env.spec), []).append(env)
+
+    def _cold_start(self, env: Environment, spec: FunctionSpec) -> tuple[InitOutcome, Environment]:
+        """Start ``env``, wait for its init; past the init limit, init again inside the invoke."""
+        env.start()
+        init = env.wait_init(self._init_limit)
+        if init is not None:
+            return init, env
+        # Lambda's on-demand init is limited (10 s): it is re-run as part of the first invoke,
+        # under the function's timeout.
+        env.kill()
+        timed_out_ms = (time.time() - env.started_at) * 1000.0
+        env.ctx.pipeline.put_log(
+            env.log_group,
+            env.log_stream,
+            int(time.time() * 1000),
+            tm.init_report_line(timed_out_ms, "init", "timeout", None),
+        )
+        with self._lock:
+            fn = self._fn(spec.function_name)
+            fn.drop_env(env)
+            retry = Environment(self._ctx, spec, env.task_root, "on-demand")
+            retry.busy = True
+            fn.add_env(retry)
+        retry.start()
+        second = retry.wait_init(float(spec.timeout_seconds))
+        if second is None:
+            retry.kill()
+            return (
+                InitOutcome(
+                    False,
+                    env.started_at,
+                    time.time(),
+                    "Sandbox.Timedout",
+                    lambda_error(
+                        "Sandbox.Timedout",
+                        f"Error: Task timed out after {float(spec.timeout_seconds):.2f} seconds",
+                    ),
+                ),
+                retry,
+            )
+        # The caller waited for both; REPORT shows the first (timed-out) init phase.
+        return InitOutcome(
+            second.ok, env.started_at, second.ended_at, second.error_type, second.payload
+        ), retry
+
+    def _trace_context(
+        self, request: InvokeRequest, invoked_arn: str, request_id: str, accepted_at: float
+    ) -> tuple[str, tm.InvocationTrace | None]:
+        """The header the runtime gets, and the trace Lambda records (None when not sampled)."""
+        spec = request.spec
+        fields = tm.parse_trace_header(request.trace_header)
+        sampled_flag = fields.get("Sampled")
+        traced = sampled_flag == "1" or (spec.tracing_active and sampled_flag != "0")
+        root = fields.get("Root") or tm.new_trace_id(accepted_at)
+        if not traced:
+            parent = fields.get("Parent") or tm.new_segment_id()
+            return f"Root={root};Parent={parent};Sampled=0", None
+        trace = tm.InvocationTrace(
+            trace_id=root,
+            caller_parent_id=fields.get("Parent"),
+            service_segment_id=tm.new_segment_id(),
+            function_segment_id=tm.new_segment_id(),
+            invocation_subsegment_id=tm.new_segment_id(),
+            function_name=spec.function_name,
+            function_arn=invoked_arn,
+            account_id=spec.account_id,
+            request_id=request_id,
+            service_start=accepted_at,
+        )
+        # The handler's SDK subsegments nest under the Invocation subsegment.
+        return f"Root={root};Parent={trace.invocation_subsegment_id};Sampled=1", trace
+
+    @staticmethod
+    def _invoked_arn(request: InvokeRequest) -> str:
+        spec = request.spec
+        if request.provisioned_qualifier:
+            return f"{spec.function_arn}:{request.provisioned_qualifier}"
+        if spec.version != "$LATEST":
+            return f"{spec.function_arn}:{spec.version}"
+        return spec.function_arn
+
+    def _run(
+        self,
+        request: InvokeRequest,
+        env: Environment,
+        init: InitOutcome | None,
+        provisioned: bool,
+        accepted_at: float,
+    ) -> InvokeResult:
+        spec = request.spec
+        request_id = str(uuid.uuid4())
+        invoked_arn = self._invoked_arn(request)
+        header, trace = self._trace_context(request, invoked_arn, request_id, accepted_at)
+        if trace is not None and init is not None:
+            trace.init = (init.started_at, init.ended_at)
+        timeout = float(spec.timeout_seconds)
+        if init is not None:  # a re-run init counted against the function's timeout
+            timeout = max(0.05, timeout - max(0.0, time.time() - init.ended_at))
+        inv = Invocation(
+            request_id=request_id,
+            payload=request.payload,
+            invoked_arn=invoked_arn,
+            runtime_trace_header=header,
+            timeout_seconds=float(spec.timeout_seconds) if init is None else timeout,
+            init_duration_ms=init.duration_ms if init is not None else None,
+            bill_init=not provisioned,
+            trace=trace,
+            capture_log=request.log_type == "Tail",
+        )
+        outcome = env.run(inv)
+        if outcome.kind in ("timeout", "exit"):
+            env.kill()
+        return self._result(request, inv, outcome)
+
+    @staticmethod
+    def _result(
+        request: InvokeRequest, inv: Invocation, outcome: InvocationOutcome
+    ) -> InvokeResult:
+        tail = None
+        if request.log_type == "Tail":
+            text = ("\n".join(inv.log_lines) + "\n").encode()
+            tail = base64.b64encode(text[-LOG_TAIL_BYTES:]).decode()
+        return InvokeResult(
+            status_code=200,
+            payload=outcome.body,
+            executed_version=request.spec.version,
+            function_error=None if outcome.kind == "response" else "Unhandled",
+            log_result=tail,
+            request_id=inv.request_id,
+        )
+
+    def _init_failure(
+        self, request: InvokeRequest, env: Environment, init: InitOutcome, accepted_at: float
+    ) -> InvokeResult:
+        """The runtime could not initialise: Lambda answers with the init error, as Unhandled."""
+        env.kill()
+        request_id = str(uuid.uuid4())
+        now = time.time()
+        lines = [
+            tm.start_line(request_id, request.spec.version),
+            tm.end_line(request_id),
+            tm.report_line(
+                tm.ReportFields(
+                    request_id=request_id,
+                    duration_ms=0.0,
+                    memory_mb=request.spec.memory_mb,
+                    max_memory_used_mb=0,
+                    init_duration_ms=init.duration_ms,
+                    status="error",
+                    error_type=init.error_type,
+                )
+            ),
+        ]
+        for line in lines:
+            self._pipeline.put_log(env.log_group, env.log_stream, int(now * 1000), line)
+        invoked_arn = self._invoked_arn(request)
+        _, trace = self._trace_context(request, invoked_arn, request_id, accepted_at)
+        if trace is not None:
+            trace.init = (init.started_at, init.ended_at)
+            trace.invocation = (init.ended_at, now)
+            trace.service_end = now
+            trace.function_error = True
+            trace.error_type = init.error_type
+            self._pipeline.put_segments(tm.lambda_segments(trace))
+        tail = None
+        if request.log_type == "Tail":
+            tail = base64.b64encode(("\n".join(lines) + "\n").encode()[-LOG_TAIL_BYTES:]).decode()
+        return InvokeResult(
+            status_code=200,
+            payload=init.payload,
+            executed_version=request.spec.version,
+            function_error="Unhandled",
+            log_result=tail,
+            request_id=request_id,
+        )
+
+    # --- provisioned concurrency ------------------------------------------------------------------
+    def _allocate(self, function_name: str, qualifier: str, generation: int) -> None:
+        """Bring the pool up to its target; READY when every environment initialised."""
+        with self._lock:
+            fn = self._functions.get(function_name)
+            pool = fn.pools.get(qualifier) if fn else None
+            if fn is None or pool is None or pool.generation != generation:
+                return
+            missing = pool.target - len(pool.envs)
+            try:
+                task_root = self._code.task_root(pool.spec)
+            except LambdaServiceError as exc:
+                pool.status, pool.reason = "FAILED", exc.message
+                return
+            new = []
+            for _ in range(max(0, missing)):
+                env = Environment(
+                    self._ctx, pool.spec, task_root, "provisioned-concurrency", pool_key=qualifier
+                )
+                pool.envs.append(env)
+                fn.add_env(env)
+                new.append(env)
+        failures: list[InitOutcome] = []
+        for env in new:
+            try:
+                env.start()
+            except LambdaServiceError as exc:
+                now = time.time()
+                failures.append(
+                    InitOutcome(False, now, now, "ServiceException", exc.message.encode())
+                )
+        with self._lock:
+            waiting = [e for e in pool.envs if e.pid is not None]
+        for env in waiting:  # also the ones an earlier, still running allocation started
+            outcome = env.wait_init(PROVISIONED_INIT_LIMIT_SECONDS)
+            if outcome is None or not outcome.ok:
+                env.kill()
+                if env in new:
+                    failures.append(
+                        outcome
+                        or InitOutcome(False, env.started_at, time.time(), "Sandbox.Timedout")
+                    )
+        with self._lock:
+            current = fn.pools.get(qualifier) is pool
+            for env in new:
+                if env.state is EnvState.DEAD:
+                    fn.drop_env(env)
+                elif not current or env not in pool.envs:
+                    fn.drop_env(env)
+                    env.kill()
+                elif env.state is EnvState.READY and not env.busy and env not in pool.idle:
+                    pool.idle.append(env)
+            if not current or pool.generation != generation:
+                return  # a newer put or replacement decides the status
+            if failures:
+                first = failures[0]
+                pool.status = "FAILED"
+                pool.reason = (
+                    f"{len(failures)} of {len(new)} environments failed to initialize: "
+                    f"{first.error_type}: {_error_message(first.payload)}"
+                )
+            elif pool.ready_count() >= pool.target:
+                pool.status = "READY"
+
+    def _retire_pool(self, fn: FunctionState, pool: ProvisionedPool) -> None:
+        pool.generation += 1
+        for env in list(pool.envs):
+            if not env.busy:
+                fn.drop_env(env)
+                env.kill()
+        pool.envs.clear()  # busy ones are dropped when released
+        pool.idle.clear()
+
+    def _replace_dead_provisioned(self) -> None:
+        """A provisioned environment that died is replaced, as Lambda keeps the pool full."""
+        todo: list[tuple[str, str, int]] = []
+        with self._lock:
+            for fn in self._functions.values():
+                for env in [e for e in fn.envs if e.state is EnvState.DEAD and not e.busy]:
+                    fn.drop_env(env)
+                for qualifier, pool in fn.pools.items():
+                    if pool.status != "FAILED" and len(pool.envs) < pool.target:
+                        pool.generation += 1
+                        todo.append((fn.name, qualifier, pool.generation))
+        for name, qualifier, generation in todo:
+            self._allocate(name, qualifier, generation)
+
+    # --- housekeeping -----------------------------------------------------------------------------
+    def _reap_loop(self) -> None:
+        interval = max(0.05, min(self._idle_timeout / 4, 5.0))
+        while not self._stop.wait(interval):
+            try:
+                self._reap_idle()
+                self._replace_dead_provisioned()
+            except Exception:
+                log.exception("environment housekeeping failed")
+
+    def _reap_idle(self) -> None:
+        cutoff = time.monotonic() - self._idle_timeout
+        victims: list[Environment] = []
+        with self._lock:
+            for fn in self._functions.values():
+                for stack in fn.idle.values():
+                    for env in [e for e in stack if e.last_used < cutoff]:
+                        victims.append(env)
+                        fn.drop_env(env)
+        for env in victims:
+            env.kill()
+
+    def _fn(self, name: str) -> FunctionState:
+        fn = self._functions.get(name)
+        if fn is None:
+            fn = self._functions[name] = FunctionState(name)
+        return fn
+
+    def _warn_runtime(self, spec: FunctionSpec) -> None:
+        here = f"python{tm.python_version().rsplit('.', 1)[0]}"
+        key = (spec.function_name, spec.runtime)
+        if spec.runtime != here and key not in self._warned_runtimes:
+            self._warned_runtimes.add(key)
+            log.warning(
+                "function %s declares runtime %s; the local cloud runs it on this machine's "
+                "Python (%s)",
+                spec.function_name,
+                spec.runtime,
+                here,
+            )
+
+
+def _error_message(payload: bytes) -> str:
+    try:
+        doc = json.loads(payload)
+        return str(doc.get("errorMessage", "")) if isinstance(doc, dict) else str(doc)
+    except ValueError:
+        return payload.decode("utf-8", "replace")

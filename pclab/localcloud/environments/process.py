@@ -1,0 +1,234 @@
+"""Starting and stopping environment processes, each in its own session / process group.
+
+Two launchers with one interface:
+
+- :class:`ForkServerLauncher` (default): children forked from a warm Python (``_forkserver.py``)
+  that preloaded only the runtime client's own imports. Measured in ``bench/bench_environments.py``:
+  it is what lets 150 environments start at once within the goal on two cores.
+- :class:`SpawnLauncher`: a fresh ``python -m awslambdaric HANDLER`` per environment; simplest, and
+  exactly what Lambda's image runs, but every start pays interpreter start-up.
+
+Both report a child's end with its exit code (negative: killed by that signal) through a callback
+on the event loop thread, and both leave no zombie: the fork server reaps its children, the spawn
+launcher waits on a pidfd.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .loop import EventLoopThread
+
+ExitCallback = Callable[[int], None]
+_FORKSERVER_SCRIPT = Path(__file__).with_name("_forkserver.py")
+
+
+@dataclass
+class LaunchSpec:
+    """What to run: ``python -m awslambdaric <handler>`` in ``cwd`` with exactly ``env``."""
+
+    handler: str
+    cwd: str
+    env: dict[str, str]
+    python_path: list[str] = field(default_factory=list)
+
+
+class Launcher(Protocol):
+    def launch(self, spec: LaunchSpec, out_fd: int, on_exit: ExitCallback) -> int:
+        """Start the process with stdout+stderr on ``out_fd``; return its pid (= its pgid)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Signal the environment's whole process group (it may have started children)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+class SpawnLauncher:
+    """A fresh interpreter per environment (subprocess, new session)."""
+
+    def __init__(self, loop_thread: EventLoopThread, python: str = sys.executable) -> None:
+        self._loop_thread = loop_thread
+        self._python = python
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def launch(self, spec: LaunchSpec, out_fd: int, on_exit: ExitCallback) -> int:
+        env = dict(spec.env)
+        if spec.python_path:
+            env["PYTHONPATH"] = os.pathsep.join(spec.python_path)
+        proc = subprocess.Popen(
+            [self._python, "-m", "awslambdaric", spec.handler],
+            cwd=spec.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out_fd,
+            stderr=out_fd,
+            start_new_session=True,
+            close_fds=True,
+        )
+        with self._lock:
+            self._procs[proc.pid] = proc
+        pidfd = os.pidfd_open(proc.pid)
+
+        def exited() -> None:
+            self._loop_thread.loop.remove_reader(pidfd)
+            os.close(pidfd)
+            code = proc.wait()
+            with self._lock:
+                self._procs.pop(proc.pid, None)
+            on_exit(code)
+
+        self._loop_thread.call_soon(self._loop_thread.loop.add_reader, pidfd, exited)
+        return proc.pid
+
+    def close(self) -> None:
+        with self._lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            kill_group(proc.pid)
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+
+
+class ForkServerError(RuntimeError):
+    pass
+
+
+class ForkServerLauncher:
+    """Talks to one ``_forkserver.py`` process over a SOCK_SEQPACKET socket pair."""
+
+    def __init__(self, loop_thread: EventLoopThread, python: str = sys.executable) -> None:
+        self._loop_thread = loop_thread
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._sock = ours
+        self._proc = subprocess.Popen(
+            [python, str(_FORKSERVER_SCRIPT), str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C on the terminal must not reach it either
+        )
+        theirs.close()
+        self._send_lock = threading.Lock()
+        self._tokens = itertools.count(1)
+        self._pending: dict[int, concurrent.futures.Future[int]] = {}
+        self._pending_exit: dict[int, ExitCallback] = {}
+        self._on_exit: dict[int, ExitCallback] = {}
+        self._children: set[int] = set()
+        self._closed = False
+        self._sock.setblocking(False)
+        loop_thread.call(loop_thread.loop.add_reader, self._sock.fileno(), self._readable)
+
+    def launch(self, spec: LaunchSpec, out_fd: int, on_exit: ExitCallback) -> int:
+        if self._closed:
+            raise ForkServerError("the fork server is closed")
+        token = next(self._tokens)
+        fut: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._pending[token] = fut
+        self._pending_exit[token] = on_exit
+        env = dict(spec.env)
+        if spec.python_path:
+            env["PYTHONPATH"] = os.pathsep.join(spec.python_path)
+        msg = json.dumps(
+            {
+                "token": token,
+                "argv": [spec.handler],
+                "env": env,
+                "cwd": spec.cwd,
+                # `python -m` puts the working directory first, then PYTHONPATH.
+                "path": [spec.cwd, *spec.python_path],
+            }
+        ).encode()
+        with self._send_lock:
+            self._sock.setblocking(True)
+            try:
+                socket.send_fds(self._sock, [msg], [out_fd])
+            finally:
+                self._sock.setblocking(False)
+        try:
+            return fut.result(timeout=30)
+        except concurrent.futures.TimeoutError as exc:
+            raise ForkServerError("the fork server did not answer within 30 s") from exc
+
+    def _readable(self) -> None:
+        """Loop thread: fork replies and child exits, in the order the server sent them."""
+        while True:
+            try:
+                data = self._sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._server_gone()
+                return
+            self._handle(json.loads(data))
+
+    def _handle(self, msg: dict[str, Any]) -> None:
+        if "exit" in msg:
+            pid = int(msg["exit"])
+            self._children.discard(pid)
+            cb = self._on_exit.pop(pid, None)
+            if cb is not None:
+                cb(int(msg["code"]))
+            return
+        token = int(msg["token"])
+        fut = self._pending.pop(token, None)
+        cb = self._pending_exit.pop(token, None)
+        if fut is None:
+            return
+        if "pid" in msg:
+            pid = int(msg["pid"])
+            self._children.add(pid)
+            if cb is not None:
+                self._on_exit[pid] = cb
+            fut.set_result(pid)
+        else:
+            fut.set_exception(ForkServerError(str(msg.get("error"))))
+
+    def _server_gone(self) -> None:
+        self._loop_thread.loop.remove_reader(self._sock.fileno())
+        self._closed = True
+        for fut in self._pending.values():
+            fut.set_exception(ForkServerError("the fork server exited"))
+        self._pending.clear()
+        # Its children were killed by it (or will be by close()); tell their owners.
+        for pid, cb in list(self._on_exit.items()):
+            kill_group(pid)
+            cb(-signal.SIGKILL)
+        self._on_exit.clear()
+
+    def close(self) -> None:
+        """Kill every child group, stop the server and reap it."""
+        for pid in list(self._children):
+            kill_group(pid)
+        self._closed = True
+        with contextlib.suppress(Exception):  # the loop may already be stopped
+            self._loop_thread.call(self._detach)
+        self._sock.close()  # the server sees EOF, kills and reaps any child left, exits
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def _detach(self) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self._loop_thread.loop.remove_reader(self._sock.fileno())
