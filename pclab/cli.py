@@ -26,7 +26,84 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     # Subcommands are registered below, one block per part.
+    _add_local_cloud(commands)
     return parser
+
+
+# --- local cloud (pclab/localcloud/server.py) -------------------------------------------------
+def _add_local_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    local = commands.add_parser("local-cloud", help="run the embedded local cloud (moto + Lambda)")
+    actions = local.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    start = actions.add_parser("start", help="start it and print the environment to export")
+    start.add_argument("--port", type=int, default=4577, help="port on localhost (default 4577)")
+    start.add_argument(
+        "--detach", action="store_true", help="run in the background (pid + log file)"
+    )
+    start.add_argument(
+        "--account-concurrency",
+        type=int,
+        default=1000,
+        help="the account's Lambda concurrency limit (default 1000, as on AWS)",
+    )
+    start.add_argument("--verbose", action="store_true", help="log every request")
+    start.set_defaults(handler=_local_cloud_start)
+    actions.add_parser("stop", help="stop the running local cloud").set_defaults(
+        handler=_local_cloud_stop
+    )
+    actions.add_parser("status", help="is it running, where").set_defaults(
+        handler=_local_cloud_status
+    )
+
+
+def _local_cloud_start(args: argparse.Namespace) -> int:
+    from pclab.localcloud import server
+
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port {args.port} is not a port number (1-65535)")
+    if args.account_concurrency < 100:
+        raise UserError("--account-concurrency must be at least 100 (Lambda keeps 100 unreserved)")
+    try:
+        if not args.detach:
+            return server.run_foreground(
+                args.port, account_limit=args.account_concurrency, verbose=args.verbose
+            )
+        record = server.start_detached(args.port, account_limit=args.account_concurrency)
+    except server.LocalCloudError as error:
+        raise UserError(str(error)) from None
+    print(f"Local cloud running in the background (pid {record.pid}), log: {record.log_file}")
+    print(server.export_lines(record.port))
+    return 0
+
+
+def _local_cloud_stop(args: argparse.Namespace) -> int:
+    from pclab.localcloud import server
+
+    try:
+        record = server.stop_running()
+    except server.LocalCloudError as error:
+        raise UserError(str(error)) from None
+    if record is None:
+        print("No local cloud is running.")
+        return 0
+    print(f"Stopped the local cloud (pid {record.pid}, port {record.port}).")
+    return 0
+
+
+def _local_cloud_status(args: argparse.Namespace) -> int:
+    from pclab.localcloud import server
+
+    try:
+        record, healthy = server.status()
+    except server.LocalCloudError as error:
+        raise UserError(str(error)) from None
+    if record is None:
+        print("No local cloud is running.")
+        return 3
+    state = "answering" if healthy else "NOT answering"
+    print(f"Local cloud running: pid {record.pid}, {server.endpoint(record.port)} ({state})")
+    print(server.export_lines(record.port))
+    return 0 if healthy else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,9 +1,9 @@
 """The local cloud's invocation seam: the one place every Lambda call goes through.
 
 The Invoke API and the state machine interpreter's Lambda task both end in
-:func:`LambdaControlPlane.invoke` (control plane, in ``moto_extensions``), which resolves the function,
-version and provisioned-concurrency pool from moto's state into a :class:`FunctionSpec` and hands it
-to an :class:`ExecutionLayer` (the execution environments). Errors cross the seam as
+:func:`LambdaControlPlane.invoke` (control plane, in ``lambda_control``), which resolves the
+function, version and provisioned-concurrency pool from moto's state into a :class:`FunctionSpec`
+and hands it to an :class:`ExecutionLayer` (the execution environments). Errors cross the seam as
 :class:`LambdaServiceError`, carrying the code and HTTP status AWS would return, so both callers can
 turn them into what AWS shows (an HTTP error for Invoke, ``Lambda.<Code>`` in Step Functions).
 

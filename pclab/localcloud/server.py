@@ -1,0 +1,397 @@
+"""Start, stop and inspect the local cloud: a moto server on localhost with our extensions.
+
+One process serves everything over HTTP on one port, like AWS's endpoints behind
+``AWS_ENDPOINT_URL``: moto's services, our Lambda routes (:mod:`pclab.localcloud.lambda_api`) and,
+when :mod:`pclab.localcloud.environments` is present, the Lambda execution environments.
+
+``--detach`` runs the same server in a child process in its own session, with a pid file and a
+log file in the state directory (``$PCLAB_STATE_DIR`` or ``~/.pclab/local-cloud``); ``stop`` ends
+exactly the process the pid file names, after checking it is a local cloud.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import importlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pclab.localcloud.invocation import ExecutionLayer, TelemetrySink
+from pclab.localcloud.lambda_control import DEFAULT_ACCOUNT_LIMIT, LambdaControlPlane
+
+DEFAULT_PORT = 4577
+HOST = "localhost"
+BIND_ADDRESS = "127.0.0.1"  # localhost only: never reachable from other machines
+READY_TIMEOUT_SECONDS = 30.0
+PID_FILE = "local-cloud.pid"
+LOG_FILE = "local-cloud.log"
+
+
+class LocalCloudError(Exception):
+    """A problem the user can fix (port in use, already running, ...): one line with the fix."""
+
+
+def state_dir() -> Path:
+    configured = os.environ.get("PCLAB_STATE_DIR")
+    return Path(configured) if configured else Path.home() / ".pclab" / "local-cloud"
+
+
+def endpoint(port: int) -> str:
+    return f"http://{HOST}:{port}"
+
+
+def export_lines(port: int) -> str:
+    """What a user exports to point SAM CLI, the AWS CLI and boto3 at the local cloud."""
+    return (
+        f"export AWS_ENDPOINT_URL={endpoint(port)} AWS_DEFAULT_REGION=us-east-1 "
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+    )
+
+
+def load_execution_layer(telemetry: TelemetrySink) -> ExecutionLayer | None:
+    """The Lambda execution environments, if that part is installed; None otherwise.
+
+    Only a missing ``pclab.localcloud.environments`` package means "no layer": any other import
+    error is a bug in that package and is raised, not hidden.
+    """
+    try:
+        module = importlib.import_module("pclab.localcloud.environments")
+    except ModuleNotFoundError as error:
+        if error.name in ("pclab.localcloud.environments",):
+            return None
+        raise
+    manager_class = getattr(module, "EnvironmentManager", None)
+    if manager_class is None:
+        return None
+    idle = float(os.environ.get("PCLAB_ENV_IDLE_TIMEOUT", "600"))
+    layer: ExecutionLayer = manager_class(telemetry=telemetry, idle_timeout_seconds=idle)
+    return layer
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((BIND_ADDRESS, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((BIND_ADDRESS, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class LocalCloud:
+    """The server in this process: moto's WSGI app, our Lambda routes, the control plane."""
+
+    def __init__(
+        self,
+        port: int = DEFAULT_PORT,
+        *,
+        account_limit: int = DEFAULT_ACCOUNT_LIMIT,
+        with_execution_layer: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        self.port = port
+        self.account_limit = account_limit
+        self.with_execution_layer = with_execution_layer
+        self.verbose = verbose
+        self.control: LambdaControlPlane | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return endpoint(self.port)
+
+    def start(self) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        from pclab.localcloud import moto_extensions
+        from pclab.localcloud.lambda_api import LambdaApi
+
+        moto_extensions.configure_moto()
+        sink = moto_extensions.MotoTelemetrySink()
+        control = LambdaControlPlane(
+            moto_extensions.MotoFunctionDirectory(),
+            account_limit=self.account_limit,
+            telemetry=sink,
+        )
+        moto_extensions.install(control, telemetry=sink)
+        app = LambdaApi(DomainDispatcherApplication(create_backend_app), control)
+        verbose = self.verbose
+
+        class Handler(MotoRequestHandler):
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                if verbose:
+                    super().log_request(*args, **kwargs)
+
+        try:
+            self._server = make_server(
+                BIND_ADDRESS, self.port, app, threaded=True, request_handler=Handler
+            )
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE or "in use" in str(error).lower():
+                raise LocalCloudError(
+                    f"port {self.port} is in use (another local cloud? see "
+                    "`pclab local-cloud status`); choose another with --port"
+                ) from None
+            raise
+        if self.with_execution_layer:
+            layer = load_execution_layer(sink)
+            if layer is not None:
+                control.attach_execution_layer(layer)
+        self.control = control
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="local-cloud", daemon=True
+        )
+        self._thread.start()
+        # The SAM translator takes about a second to import: do it now, off the request path.
+        threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()
+
+    @property
+    def has_execution_layer(self) -> bool:
+        return self.control is not None and self.control.execution_layer is not None
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self.control is not None:
+            self.control.shutdown()
+
+
+def _warm_imports() -> None:
+    with contextlib.suppress(Exception):
+        importlib.import_module("samtranslator.translator.translator")
+
+
+# ------------------------------------------------------------------ pid file
+@dataclass(frozen=True)
+class PidRecord:
+    pid: int
+    port: int
+    log_file: str | None = None
+
+
+def _pid_path() -> Path:
+    return state_dir() / PID_FILE
+
+
+def read_pid_record() -> PidRecord | None:
+    path = _pid_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return PidRecord(int(data["pid"]), int(data["port"]), data.get("log_file"))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError):
+        raise LocalCloudError(f"pid file {path} is unreadable; delete it and retry") from None
+
+
+def _write_pid_record(record: PidRecord) -> None:
+    path = _pid_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record.__dict__), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _remove_pid_record(pid: int) -> None:
+    record = None
+    with contextlib.suppress(LocalCloudError):
+        record = read_pid_record()
+    if record is not None and record.pid == pid:
+        _pid_path().unlink(missing_ok=True)
+
+
+def _is_local_cloud_process(pid: int) -> bool:
+    """Alive, and its command line is one of ours (a reused pid must never be signalled)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return True  # no /proc (macOS): trust the pid file
+    return b"pclab" in cmdline and b"local" in cmdline
+
+
+def _live_record() -> PidRecord | None:
+    """The pid record of a running local cloud; a stale one is removed (and None returned)."""
+    record = read_pid_record()
+    if record is None:
+        return None
+    if _is_local_cloud_process(record.pid):
+        return record
+    _pid_path().unlink(missing_ok=True)
+    return None
+
+
+def _healthy(port: int, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(
+            f"http://{BIND_ADDRESS}:{port}/moto-api/data.json", timeout=timeout
+        ):
+            return True
+    except Exception:
+        return False
+
+
+# ------------------------------------------------------------------ commands
+def _refuse_second_start(port: int) -> None:
+    record = read_pid_record()
+    if record is not None and not _is_local_cloud_process(record.pid):
+        print(f"pclab: removed a stale pid file (process {record.pid} is gone)", file=sys.stderr)
+        _pid_path().unlink(missing_ok=True)
+        record = None
+    if record is not None:
+        raise LocalCloudError(
+            f"a local cloud is already running (pid {record.pid}, port {record.port}); "
+            "stop it first with `pclab local-cloud stop`"
+        )
+    if port_in_use(port):
+        raise LocalCloudError(
+            f"port {port} is in use by another program; choose another with --port"
+        )
+
+
+def run_foreground(
+    port: int, *, account_limit: int = DEFAULT_ACCOUNT_LIMIT, verbose: bool = False
+) -> int:
+    """Serve until SIGINT/SIGTERM; the pid file lets `status`/`stop` find this process too."""
+    _refuse_second_start(port)
+    started = time.monotonic()
+    cloud = LocalCloud(port, account_limit=account_limit, verbose=verbose)
+    cloud.start()
+    log_file = os.environ.get("PCLAB_LOCAL_CLOUD_LOG")
+    _write_pid_record(PidRecord(os.getpid(), port, log_file))
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    layer = (
+        "on" if cloud.has_execution_layer else "off (pclab.localcloud.environments not installed)"
+    )
+    print(f"Local cloud ready at {cloud.url} in {time.monotonic() - started:.2f} s", flush=True)
+    print(f"Lambda execution environments: {layer}", flush=True)
+    print(export_lines(port), flush=True)
+    try:
+        stop.wait()
+    finally:
+        cloud.stop()
+        _remove_pid_record(os.getpid())
+    return 0
+
+
+def start_detached(port: int, *, account_limit: int = DEFAULT_ACCOUNT_LIMIT) -> PidRecord:
+    """Start the server in the background; return once it answers (or explain why not)."""
+    _refuse_second_start(port)
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    log_path = directory / LOG_FILE
+    command = [
+        sys.executable,
+        "-m",
+        "pclab.cli",
+        "local-cloud",
+        "start",
+        "--port",
+        str(port),
+        "--account-concurrency",
+        str(account_limit),
+    ]
+    env = {**os.environ, "PCLAB_LOCAL_CLOUD_LOG": str(log_path), "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in this terminal does not reach the server
+            env=env,
+        )
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
+            raise LocalCloudError(
+                f"the local cloud exited at start ({'; '.join(tail) or 'no output'}); "
+                f"see {log_path}"
+            )
+        record = None
+        with contextlib.suppress(LocalCloudError):
+            record = read_pid_record()
+        if record is not None and record.pid == child.pid and _healthy(port, timeout=0.5):
+            return record
+        time.sleep(0.05)
+    child.terminate()
+    raise LocalCloudError(
+        f"the local cloud did not become ready in {READY_TIMEOUT_SECONDS:.0f} s; see {log_path}"
+    )
+
+
+def stop_running(timeout_seconds: float = 15.0) -> PidRecord | None:
+    """Stop the local cloud the pid file names; None when none runs (a stale file is removed)."""
+    record = read_pid_record()
+    if record is None:
+        return None
+    if not _is_local_cloud_process(record.pid):
+        _pid_path().unlink(missing_ok=True)
+        raise LocalCloudError(
+            f"no local cloud is running (removed a stale pid file naming process {record.pid})"
+        )
+    os.kill(record.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline and _is_local_cloud_process(record.pid):
+        _reap(record.pid)
+        time.sleep(0.05)
+    if _is_local_cloud_process(record.pid):
+        os.kill(record.pid, signal.SIGKILL)
+        _reap(record.pid)
+    _pid_path().unlink(missing_ok=True)
+    return record
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if the server is our own child (tests), so no zombie remains."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def status() -> tuple[PidRecord | None, bool]:
+    """(record of the running local cloud or None, whether it answers HTTP)."""
+    record = _live_record()
+    if record is None:
+        return None, False
+    return record, _healthy(record.port)
