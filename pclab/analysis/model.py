@@ -106,6 +106,7 @@ class Invocation:
     billed_duration_ms: float | None = None  # REPORT "Billed Duration"
     memory_mb: int | None = None  # REPORT "Memory Size"
     max_memory_used_mb: int | None = None  # REPORT "Max Memory Used"
+    reported_at: float | None = None  # when the REPORT line was logged (about the call's end)
 
     # --- init -----------------------------------------------------------------------------------
     init_type: str | None = None  # "on-demand" | "provisioned-concurrency" | "unknown" | ...

@@ -1,0 +1,87 @@
+"""Cost at the published prices (FACTS.md: us-east-1, x86), per run.
+
+Lambda bills requests, plus duration in GB-seconds: at the on-demand rate for calls served by
+on-demand environments (including provisioned-concurrency spillover), at the lower PC duration
+rate for calls served by provisioned environments, and the configured PC itself for as long as it
+is enabled (5-minute minimum), whether or not anything calls it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from pclab.analysis.model import THROTTLE_ERROR, CostBreakdown, Invocation
+
+PRICE_PER_REQUEST = 0.20 / 1_000_000
+PRICE_ON_DEMAND_GB_SECOND = 0.0000166667
+PRICE_PC_GB_SECOND = 0.0000041667  # provisioned concurrency, while enabled
+PRICE_PC_DURATION_GB_SECOND = 0.0000097222  # duration of calls served by PC
+PC_MINIMUM_SECONDS = 300.0
+
+
+def pc_hourly_usd(units: int, memory_mb: int) -> float:
+    """What ``units`` of PC at ``memory_mb`` cost per hour while enabled (150 at 1 GB: $2.25)."""
+    return units * (memory_mb / 1024.0) * PRICE_PC_GB_SECOND * 3600.0
+
+
+def billed_ms(inv: Invocation) -> tuple[float, bool]:
+    """(billed milliseconds, estimated?) for one call.
+
+    The REPORT line's Billed Duration when there is one. Otherwise an estimate from the handler's
+    run time, rounded up to the millisecond as Lambda does, plus the init the caller waited for on
+    an on-demand environment (Lambda bills the on-demand INIT phase: the FACTS.md REPORT line's
+    8208 ms = 3001 ms + 5206 ms).
+    """
+    if inv.billed_duration_ms is not None:
+        return inv.billed_duration_ms, False
+    run = inv.handler_latency_s
+    if run is None:
+        return 0.0, inv.error != THROTTLE_ERROR
+    total = run * 1000.0
+    if inv.cold and not inv.served_by_pc and inv.init_duration_ms is not None:
+        total += inv.init_duration_ms
+    return float(math.ceil(total)), True
+
+
+def run_cost(
+    invocations: Iterable[Invocation],
+    *,
+    memory_mb: int,
+    provisioned_concurrency: int,
+    pc_enabled_seconds: float,
+) -> CostBreakdown:
+    """The cost of one run's calls plus the configured PC over ``pc_enabled_seconds``."""
+    gigabytes = memory_mb / 1024.0
+    requests = 0
+    on_demand_gb_s = 0.0
+    pc_gb_s = 0.0
+    estimated = False
+    for inv in invocations:
+        if inv.error == THROTTLE_ERROR:
+            continue  # a throttled request never ran and is not billed
+        requests += 1
+        milliseconds, guessed = billed_ms(inv)
+        estimated = estimated or guessed
+        gb_seconds = milliseconds / 1000.0 * gigabytes
+        if inv.served_by_pc:
+            pc_gb_s += gb_seconds
+        else:
+            on_demand_gb_s += gb_seconds
+    enabled = max(pc_enabled_seconds, PC_MINIMUM_SECONDS) if provisioned_concurrency > 0 else 0.0
+    pc_allocation = provisioned_concurrency * gigabytes * enabled * PRICE_PC_GB_SECOND
+    requests_usd = requests * PRICE_PER_REQUEST
+    on_demand_usd = on_demand_gb_s * PRICE_ON_DEMAND_GB_SECOND
+    pc_served_usd = pc_gb_s * PRICE_PC_DURATION_GB_SECOND
+    return CostBreakdown(
+        requests_usd=requests_usd,
+        on_demand_gb_seconds=on_demand_gb_s,
+        on_demand_usd=on_demand_usd,
+        pc_served_gb_seconds=pc_gb_s,
+        pc_served_usd=pc_served_usd,
+        pc_enabled_seconds=enabled,
+        pc_allocation_usd=pc_allocation,
+        pc_hourly_usd=pc_hourly_usd(provisioned_concurrency, memory_mb),
+        total_usd=requests_usd + on_demand_usd + pc_served_usd + pc_allocation,
+        billed_estimated=estimated,
+    )

@@ -1,0 +1,323 @@
+"""Joining the sources: one record per call, what the caller saw, and where the sources disagree.
+
+Records of one call are merged by Lambda request id. A record without one (an item that failed
+before reaching the function, an X-Ray segment without ``aws.request_id``) is matched by item id,
+else by start time within the same function, else kept on its own.
+
+For each field a fixed source order decides which value wins (the caller view from the execution
+history, the billing from REPORT lines, init timing from X-Ray, ...), see ``_FIELD_ORDER``.
+
+Cold as the caller saw it (FACTS.md: ``Init Duration`` alone does not prove it, because a
+provisioned environment may be re-initialised long before anyone calls it) is decided from the
+strongest evidence present:
+
+1. timing: the init ended after the caller's attempt started (X-Ray Initialization or the handler's
+   init times against the Step Functions / AWS::Lambda start);
+2. X-Ray: an Initialization subsegment in this call's trace;
+3. the handler: first invocation of an environment that was not provisioned;
+4. logs: an ``Init Duration`` on a call not served by provisioned concurrency.
+
+Where weaker evidence contradicts the decision, a :class:`Disagreement` says so.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, replace
+
+from pclab.analysis.model import (
+    INIT_TYPE_PROVISIONED,
+    Disagreement,
+    Invocation,
+    Source,
+    SourceBatch,
+)
+
+_OUT = Source.EXECUTION_OUTPUT
+_HIS = Source.EXECUTION_HISTORY
+_XRAY = Source.XRAY
+_LOGS = Source.LOGS
+_DEFAULT_ORDER = (_OUT, _HIS, _XRAY, _LOGS)
+_FIELD_ORDER: dict[str, tuple[Source, ...]] = {
+    # the caller's view: Step Functions first, then the AWS::Lambda segment
+    "scheduled_at": (_HIS, _XRAY),
+    "started_at": (_HIS, _XRAY),
+    "ended_at": (_HIS, _XRAY),
+    # billing is Lambda's own REPORT line
+    "duration_ms": (_LOGS,),
+    "billed_duration_ms": (_LOGS,),
+    "memory_mb": (_LOGS,),
+    "max_memory_used_mb": (_LOGS,),
+    "reported_at": (_LOGS,),
+    "log_stream": (_LOGS,),
+    # Lambda's measure of init before the handler's own
+    "init_duration_ms": (_LOGS, _XRAY, _OUT, _HIS),
+    "init_start": (_XRAY, _OUT, _HIS),
+    "init_end": (_XRAY, _OUT, _HIS),
+    "xray_initialization": (_XRAY,),
+    "function_name": (_HIS, _XRAY, _OUT, _LOGS),
+    "qualifier": (_HIS, _XRAY, _OUT, _LOGS),
+    "function_version": (_HIS, _OUT, _LOGS, _XRAY),
+    "error": (_HIS, _OUT, _XRAY, _LOGS),
+    "error_cause": (_HIS, _OUT, _XRAY, _LOGS),
+}
+_SKIP = {"sources", "retries", "throttles", "cold", "served_by_pc"}
+_MERGED_FIELDS: tuple[tuple[str, tuple[Source, ...]], ...] = tuple(
+    (f.name, _FIELD_ORDER.get(f.name, _DEFAULT_ORDER))
+    for f in fields(Invocation)
+    if f.name not in _SKIP
+)
+_TIME_MATCH_SECONDS = 0.5
+
+
+@dataclass
+class Joined:
+    """A merged call and the record each source gave for it (to explain disagreements)."""
+
+    invocation: Invocation
+    by_source: dict[Source, Invocation]
+
+
+def _merge(records: Sequence[Invocation]) -> Joined:
+    by_source: dict[Source, Invocation] = {}
+    for record in records:
+        for source in record.sources:
+            by_source.setdefault(source, record)
+    if len(records) == 1:
+        # a copy: classification writes to the merged record, never to an adapter's output
+        only = records[0]
+        return Joined(replace(only, sources=set(only.sources)), by_source)
+    merged = Invocation()
+    for name, order in _MERGED_FIELDS:
+        for source in order:
+            candidate = by_source.get(source)
+            if candidate is not None:
+                value = getattr(candidate, name)
+                if value is not None:
+                    setattr(merged, name, value)
+                    break
+    merged.retries = max(r.retries for r in records)
+    merged.throttles = max(r.throttles for r in records)
+    merged.sources = set().union(*(r.sources for r in records))
+    return Joined(merged, by_source)
+
+
+def _compatible(a: Invocation, b: Invocation) -> bool:
+    """No label says they belong to different runs, and no source is in both."""
+    for name in ("state_machine", "function_name", "execution"):
+        left, right = getattr(a, name), getattr(b, name)
+        if left is not None and right is not None and left != right:
+            return False
+    return not (a.sources & b.sources)
+
+
+def _absorb(joined: Joined, record: Invocation) -> Joined:
+    originals = list({id(r): r for r in joined.by_source.values()}.values())
+    return _merge([*originals, record])
+
+
+def join_invocations(batches: Iterable[SourceBatch]) -> tuple[list[Joined], list[Invocation]]:
+    """Merge the batches' records into one :class:`Joined` per call.
+
+    Returns the joined calls and the records that could not be placed by request id, item id or
+    time (they are also among the joined calls, on their own).
+    """
+    by_request: dict[str, list[Invocation]] = {}
+    pending: list[Invocation] = []
+    for batch in batches:
+        for record in batch.invocations:
+            if record.request_id:
+                by_request.setdefault(record.request_id, []).append(record)
+            else:
+                pending.append(record)
+    joined = [_merge(group) for group in by_request.values()]
+
+    by_item: dict[str, list[int]] = defaultdict(list)
+    for index, call in enumerate(joined):
+        if call.invocation.item_id is not None:
+            by_item[call.invocation.item_id].append(index)
+    unplaced: list[Invocation] = []
+    timed: list[Invocation] = []
+    for record in pending:
+        if record.item_id is not None:
+            candidates = [
+                i
+                for i in by_item.get(record.item_id, ())
+                if _compatible(joined[i].invocation, record)
+            ]
+            if len(candidates) == 1:
+                joined[candidates[0]] = _absorb(joined[candidates[0]], record)
+                continue
+            if not candidates:
+                # another record without a request id for the same item (say an output error entry
+                # and its history TaskFailed) may come later: index this one
+                by_item[record.item_id].append(len(joined))
+                joined.append(_merge([record]))
+                continue
+        timed.append(record)
+    _match_by_time(joined, timed, unplaced)
+    return joined, unplaced
+
+
+def _match_by_time(
+    joined: list[Joined], records: list[Invocation], unplaced: list[Invocation]
+) -> None:
+    """Place records that have neither request id nor a usable item id by start time."""
+    if not records:
+        return
+    starts: dict[str | None, list[tuple[float, int]]] = defaultdict(list)
+    for index, call in enumerate(joined):
+        start = call.invocation.started_at
+        if start is not None:
+            starts[call.invocation.function_name].append((start, index))
+    for series in starts.values():
+        series.sort()
+    for record in records:
+        series = starts.get(record.function_name, [])
+        best: int | None = None
+        if record.started_at is not None and series:
+            position = bisect.bisect_left(series, (record.started_at - _TIME_MATCH_SECONDS, -1))
+            best_gap = _TIME_MATCH_SECONDS
+            while position < len(series) and series[position][0] <= record.started_at + best_gap:
+                start, index = series[position]
+                gap = abs(start - record.started_at)
+                if gap <= best_gap and _compatible(joined[index].invocation, record):
+                    best, best_gap = index, gap
+                position += 1
+        if best is None:
+            unplaced.append(record)
+            joined.append(_merge([record]))
+        else:
+            joined[best] = _absorb(joined[best], record)
+
+
+def _handler_record(call: Joined) -> Invocation | None:
+    for source in (_OUT, _HIS):
+        record = call.by_source.get(source)
+        if record is not None and record.first_invocation is not None:
+            return record
+    return None
+
+
+def _describe_handler(record: Invocation) -> str:
+    kind = record.init_type or "unknown"
+    if record.first_invocation:
+        return f"handler says first call of its environment ({kind})"
+    return "handler says warm (not its environment's first call)"
+
+
+def classify(joined: Sequence[Joined]) -> list[Disagreement]:
+    """Decide ``cold`` and ``served_by_pc`` for every call; return the disagreements found."""
+    _share_environment_facts(joined)
+    disagreements: list[Disagreement] = []
+    for call in joined:
+        inv = call.invocation
+        handler = _handler_record(call)
+        handler_cold = (
+            bool(handler.first_invocation and handler.init_type != INIT_TYPE_PROVISIONED)
+            if handler is not None
+            else None
+        )
+        xray = call.by_source.get(_XRAY)
+        xray_cold = xray.xray_initialization if xray is not None else None
+        logs = call.by_source.get(_LOGS)
+        logs_init = (logs.init_duration_ms is not None) if logs is not None else None
+
+        timing_cold: bool | None = None
+        if inv.init_end is not None and inv.started_at is not None:
+            timing_cold = inv.init_end > inv.started_at
+        if timing_cold is not None:
+            inv.cold, basis = timing_cold, "timing"
+        elif xray_cold is not None:
+            inv.cold, basis = xray_cold, "xray"
+        elif handler_cold is not None:
+            inv.cold, basis = handler_cold, "handler"
+        elif logs_init is not None:
+            inv.cold, basis = logs_init and inv.init_type != INIT_TYPE_PROVISIONED, "logs"
+        else:
+            inv.cold, basis = None, "none"
+
+        if inv.init_type and inv.init_type != "unknown":
+            inv.served_by_pc = inv.init_type == INIT_TYPE_PROVISIONED
+        elif inv.cold:
+            inv.served_by_pc = False  # a caller-visible init is an on-demand environment
+
+        disagreements.extend(
+            _disagreements(call, basis, handler, handler_cold, xray_cold, logs_init)
+        )
+    return disagreements
+
+
+def _disagreements(
+    call: Joined,
+    basis: str,
+    handler: Invocation | None,
+    handler_cold: bool | None,
+    xray_cold: bool | None,
+    logs_init: bool | None,
+) -> list[Disagreement]:
+    inv = call.invocation
+    found: list[Disagreement] = []
+
+    def note(topic: str, message: str) -> None:
+        found.append(Disagreement(inv.request_id, inv.item_id, inv.run_key, topic, message))
+
+    if basis == "timing" and inv.init_end is not None and inv.started_at is not None:
+        gap = inv.started_at - inv.init_end
+        timing = (
+            f"init ended {gap:.2f} s before the call started"
+            if gap >= 0
+            else f"init was still running when the call started ({-gap:.2f} s left)"
+        )
+    else:
+        timing = ""
+    xray_text = (
+        "X-Ray shows Initialization in this call's trace"
+        if xray_cold
+        else "X-Ray shows no Initialization"
+    )
+    if handler is not None and handler_cold is not None and handler_cold != inv.cold:
+        evidence = timing if basis == "timing" else xray_text if basis == "xray" else ""
+        if evidence:
+            note("cold", f"{_describe_handler(handler)}, but {evidence}")
+    if (
+        xray_cold is not None
+        and basis == "timing"
+        and xray_cold != inv.cold
+        and not (xray_cold and inv.served_by_pc)
+    ):
+        note("cold", f"{xray_text}, but {timing}")
+    if logs_init is not None and logs_init != bool(inv.cold):
+        if logs_init and inv.served_by_pc:
+            note(
+                "init-duration",
+                "REPORT shows Init Duration, but a provisioned environment served the call "
+                "(initialised before it): not counted as a caller-visible cold start",
+            )
+        elif logs_init:
+            note("init-duration", f"REPORT shows Init Duration, but the call was warm ({basis})")
+        elif inv.cold:
+            note("init-duration", f"REPORT has no Init Duration, but the call was cold ({basis})")
+    return found
+
+
+def _share_environment_facts(joined: Sequence[Joined]) -> None:
+    """An environment's init type applies to all its calls; so does its run label."""
+    init_types: dict[str, str] = {}
+    machines: dict[str, str] = {}
+    for call in joined:
+        inv = call.invocation
+        key = inv.environment_key
+        if key and inv.init_type and inv.init_type != "unknown":
+            init_types.setdefault(key, inv.init_type)
+        if inv.function_name and inv.state_machine:
+            machines.setdefault(inv.function_name, inv.state_machine)
+    for call in joined:
+        inv = call.invocation
+        key = inv.environment_key
+        if key and (inv.init_type is None or inv.init_type == "unknown") and key in init_types:
+            inv.init_type = init_types[key]
+        if inv.state_machine is None and inv.function_name in machines:
+            inv.state_machine = machines[inv.function_name or ""]
