@@ -584,7 +584,7 @@ def _make_models() -> list[type]:
             region_name: str,
             **kwargs: Any,
         ) -> Any:
-            from moto.utilities.tagging_service import TaggingService
+            from moto.stepfunctions.utils import cfn_to_api_tags
 
             properties = cloudformation_json["Properties"]
             name = properties.get("StateMachineName") or _state_machine_name(
@@ -595,9 +595,7 @@ def _make_models() -> list[type]:
                 name=name,
                 definition=_definition(properties, account_id, region_name),
                 roleArn=properties.get("RoleArn", ""),
-                tags=TaggingService.convert_dict_to_tags_input(
-                    {t["Key"]: t["Value"] for t in properties.get("Tags", [])}
-                ),
+                tags=cfn_to_api_tags(properties.get("Tags", [])),
                 loggingConfiguration=_lower_keys(properties.get("LoggingConfiguration")),
                 tracingConfiguration=_lower_keys(properties.get("TracingConfiguration")),
                 sm_type=properties.get("StateMachineType"),
