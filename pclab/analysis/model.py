@@ -148,7 +148,7 @@ class Invocation:
         """When this call occupied an environment/concurrency slot: for overlap (peak concurrency).
 
         Prefers the caller view (it includes the init the caller waited for), then the handler
-        view widened by a caller-visible init.
+        view widened by a caller-visible init, then the REPORT line's time and duration.
         """
         if self.started_at is not None and self.ended_at is not None:
             return (self.started_at, self.ended_at)
@@ -159,6 +159,12 @@ class Invocation:
             elif self.cold and self.init_duration_ms is not None:
                 start -= self.init_duration_ms / 1000.0
             return (start, self.handler_end)
+        if self.reported_at is not None and self.duration_ms is not None:
+            # REPORT lines only: logged right after the call, which ran Duration (+ its init)
+            start = self.reported_at - self.duration_ms / 1000.0
+            if self.cold and self.init_duration_ms is not None:
+                start -= self.init_duration_ms / 1000.0
+            return (start, self.reported_at)
         return None
 
     @property

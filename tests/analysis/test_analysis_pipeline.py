@@ -1,0 +1,327 @@
+"""Joining sources, deciding cold/PC per call, and the per-run summary a user reads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pclab.analysis.cost import PRICE_PC_GB_SECOND, billed_ms, pc_hourly_usd, run_cost
+from pclab.analysis.model import Invocation, RunConfig, Source, SourceBatch
+from pclab.analysis.pipeline import analyze
+from pclab.analysis.sources.execution_history import parse_execution_history
+from pclab.analysis.sources.execution_output import parse_execution_output
+from pclab.analysis.sources.logs import parse_logs
+from pclab.analysis.sources.xray import parse_traces
+from pclab.analysis.stats import latency_stats, makespan, peak_concurrency, percentile
+
+from . import synthetic
+
+PC_MACHINE = "ProvisionedConcurrencyTestStateMachine"
+PC_FUNCTION = "ProvisionedConcurrencyTestFunction"
+
+
+def _batches(run: synthetic.SimulatedRun, *, skip: tuple[Source, ...] = ()) -> list[SourceBatch]:
+    made = {
+        Source.EXECUTION_OUTPUT: lambda: parse_execution_output(
+            synthetic.execution_output(run), state_machine=run.state_machine
+        ),
+        Source.EXECUTION_HISTORY: lambda: parse_execution_history(
+            synthetic.execution_history(run), state_machine=run.state_machine
+        ),
+        Source.XRAY: lambda: parse_traces(synthetic.xray_traces(run)),
+        Source.LOGS: lambda: parse_logs(synthetic.log_events(run)),
+    }
+    return [
+        SourceBatch(source, tuple(make())) for source, make in made.items() if source not in skip
+    ]
+
+
+def _pc_run(items: int = 150, provisioned: int = 150, **kwargs: object) -> synthetic.SimulatedRun:
+    return synthetic.simulate(
+        items,
+        provisioned=provisioned,
+        state_machine=PC_MACHINE,
+        function=PC_FUNCTION,
+        start=1_764_000_100.0,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_the_samples_story_cold_is_init_plus_work_warm_is_work_none_cold_with_pc() -> None:
+    base, pc = synthetic.simulate(150), _pc_run()
+    analysis = analyze(
+        _batches(base) + _batches(pc),
+        [
+            RunConfig(name=base.state_machine, max_concurrency=0),
+            RunConfig(name=PC_MACHINE, provisioned_concurrency=150, max_concurrency=0),
+        ],
+    )
+    reserved, provisioned = analysis.runs
+    assert (reserved.invocations, reserved.cold_starts, reserved.served_by_pc) == (150, 40, 0)
+    assert reserved.latency_caller_cold.p50 == pytest.approx(8.2, abs=0.15)
+    assert reserved.latency_caller_warm.p50 == pytest.approx(3.03, abs=0.05)
+    assert reserved.init_duration.p50 == pytest.approx(5.15, abs=0.15)
+    assert (reserved.peak_concurrency, reserved.asked_concurrency) == (40, 40)
+    assert reserved.environments == 40
+    assert (provisioned.cold_starts, provisioned.served_by_pc, provisioned.spillover) == (0, 150, 0)
+    assert provisioned.latency_caller.max == pytest.approx(3.05, abs=0.05)
+    assert provisioned.cost.pc_hourly_usd == pytest.approx(pc_hourly_usd(150, 128))
+    assert analysis.disagreements == ()
+    assert all(Source.LOGS in inv.sources and len(inv.sources) == 4 for inv in analysis.invocations)
+
+
+def test_spillover_beyond_the_provisioned_environments_is_cold_and_on_demand() -> None:
+    run = _pc_run(items=100, provisioned=50, map_limit=100)
+    analysis = analyze(_batches(run), [RunConfig(name=PC_MACHINE, provisioned_concurrency=50)])
+    (summary,) = analysis.runs
+    assert (summary.served_by_pc, summary.spillover, summary.cold_starts) == (50, 50, 50)
+    assert summary.peak_concurrency == 100
+    spilled = [inv for inv in analysis.invocations if inv.served_by_pc is False]
+    assert all(inv.cold and inv.init_type == "on-demand" for inv in spilled)
+    # spillover is billed at the on-demand rate, the rest at the PC duration rate
+    assert summary.cost.on_demand_gb_seconds == pytest.approx(50 * 8.2 / 8, rel=0.05)
+    assert summary.cost.pc_served_gb_seconds == pytest.approx(50 * 3.0 / 8, rel=0.05)
+
+
+def test_without_configs_the_run_is_named_from_the_sources_and_the_map_cap_explained() -> None:
+    pc = _pc_run()
+    analysis = analyze(_batches(pc, skip=(Source.EXECUTION_OUTPUT,)))
+    (summary,) = analysis.runs
+    assert summary.name == PC_MACHINE  # the X-Ray state machine segment names it
+    assert summary.provisioned_concurrency == 150  # distinct PC environments seen (a floor)
+    assert summary.asked_concurrency == 150 and summary.peak_concurrency == 40
+    assert any("inline Map runs at most 40" in note for note in summary.notes)
+    assert any("configured provisioned concurrency not given" in note for note in summary.notes)
+
+
+def test_handler_says_warm_but_trace_shows_initialization_is_reported() -> None:
+    run = synthetic.simulate(3, map_limit=3)
+    output = synthetic.execution_output(run)
+    output["results"][0]["first"] = False  # the handler's claim
+    analysis = analyze(
+        [
+            SourceBatch(Source.EXECUTION_OUTPUT, tuple(parse_execution_output(output))),
+            SourceBatch(
+                Source.EXECUTION_HISTORY,
+                tuple(parse_execution_history(synthetic.execution_history(run))),
+            ),
+            SourceBatch(Source.XRAY, tuple(parse_traces(synthetic.xray_traces(run)))),
+        ]
+    )
+    (disagreement,) = analysis.disagreements
+    assert disagreement.topic == "cold" and disagreement.item_id == "1"
+    assert "handler says warm" in disagreement.message
+    assert "init was still running when the call started" in disagreement.message
+    assert analysis.runs[0].cold_starts == 3  # the timing evidence wins
+
+
+def test_init_duration_on_a_provisioned_environment_is_not_a_cold_start() -> None:
+    """FACTS.md: a recycled PC environment may log Init Duration though nobody waited for it."""
+    run = _pc_run(items=2, provisioned=2)
+    logs = synthetic.log_events(run)
+    first_report = next(e for e in logs["events"] if e["message"].startswith("REPORT"))
+    first_report["message"] = first_report["message"].replace(
+        "\t\nXRAY", "\tInit Duration: 5100.00 ms\t\nXRAY"
+    )
+    analysis = analyze(
+        [
+            SourceBatch(
+                Source.EXECUTION_OUTPUT,
+                tuple(parse_execution_output(synthetic.execution_output(run))),
+            ),
+            SourceBatch(
+                Source.EXECUTION_HISTORY,
+                tuple(parse_execution_history(synthetic.execution_history(run))),
+            ),
+            SourceBatch(Source.LOGS, tuple(parse_logs(logs))),
+        ],
+        [RunConfig(name=PC_MACHINE, function_name=PC_FUNCTION, provisioned_concurrency=2)],
+    )
+    assert analysis.runs[0].cold_starts == 0
+    (disagreement,) = analysis.disagreements
+    assert (
+        disagreement.topic == "init-duration" and "provisioned environment" in disagreement.message
+    )
+
+
+def test_missing_and_partial_sources_are_named_and_the_rest_carries_on() -> None:
+    run = synthetic.simulate(20, map_limit=10)
+    traces = synthetic.xray_traces(run)
+    # keep only the state machine segment and the first call's two segments (+ its subsegment)
+    traces["Traces"][0]["Segments"] = traces["Traces"][0]["Segments"][:4]
+    batches = [
+        SourceBatch(
+            Source.EXECUTION_HISTORY,
+            tuple(parse_execution_history(synthetic.execution_history(run))),
+        ),
+        SourceBatch(Source.XRAY, tuple(parse_traces(traces))),
+        SourceBatch(Source.LOGS, provided=False, note="log group /aws/lambda/F not found"),
+    ]
+    analysis = analyze(batches)
+    (summary,) = analysis.runs
+    assert summary.invocations == 20 and summary.cold_starts == 10
+    assert "CloudWatch Logs not available: log group /aws/lambda/F not found" in analysis.notes
+    coverage = {c.source: c for c in analysis.coverage[summary.name]}
+    assert coverage[Source.XRAY].seen == 1 and "saw 1 of 20 calls" in (
+        coverage[Source.XRAY].note or ""
+    )
+    assert coverage[Source.LOGS].provided is False
+    assert coverage[Source.EXECUTION_OUTPUT].note == "not given"
+    assert summary.cost.billed_estimated  # no REPORT lines: estimated from handler times
+
+
+def test_records_without_request_id_join_by_item_then_by_time() -> None:
+    run = synthetic.simulate(4, map_limit=4, throttle_every=4, fail_items=(2,))
+    history = parse_execution_history(synthetic.execution_history(run))
+    output = parse_execution_output(synthetic.execution_output(run))
+    failed_out = next(inv for inv in output if inv.item_id == "2")
+    failed_out.request_id = None  # an error entry whose Cause names no request
+    next(inv for inv in history if inv.item_id == "2").request_id = None
+    traces = parse_traces(synthetic.xray_traces(run))
+    traces[0].request_id = None  # an X-Ray segment without aws.request_id
+    analysis = analyze(
+        [
+            SourceBatch(Source.EXECUTION_OUTPUT, tuple(output)),
+            SourceBatch(Source.EXECUTION_HISTORY, tuple(history)),
+            SourceBatch(Source.XRAY, tuple(traces)),
+        ]
+    )
+    (summary,) = analysis.runs
+    assert summary.invocations == 4 and analysis.notes == ()
+    failed = next(inv for inv in analysis.invocations if inv.item_id == "2")
+    assert failed.sources == {Source.EXECUTION_OUTPUT, Source.EXECUTION_HISTORY}
+    assert failed.error == "ValueError"
+    assert (summary.errors, summary.throttles, summary.retries) == (1, 1, 1)
+    assert all(len(inv.sources) == 3 for inv in analysis.invocations if inv.item_id != "2")
+
+
+def test_logs_alone_classify_by_init_duration() -> None:
+    run = synthetic.simulate(12, map_limit=6)
+    analysis = analyze([SourceBatch(Source.LOGS, tuple(parse_logs(synthetic.log_events(run))))])
+    (summary,) = analysis.runs
+    assert (summary.invocations, summary.cold_starts, summary.served_by_pc) == (12, 6, 0)
+    assert summary.latency_caller.count == 0 and summary.latency_handler.count == 12
+    assert summary.cost.billed_estimated is False
+    assert summary.peak_concurrency == 6  # from REPORT time minus duration
+
+
+# --- statistics and cost ----------------------------------------------------------------------
+
+
+def test_percentiles_interpolate_like_numpy() -> None:
+    values = [float(v) for v in range(1, 11)]
+    assert percentile(values, 0.5) == pytest.approx(5.5)
+    assert percentile(values, 0.9) == pytest.approx(9.1)
+    assert percentile(values, 0.99) == pytest.approx(9.91)
+    stats = latency_stats([3.0, None, 8.0, 3.0])
+    assert (stats.count, stats.p50, stats.max) == (3, 3.0, 8.0)
+    assert latency_stats([]).p50 is None
+
+
+def test_peak_concurrency_is_maximum_overlap_and_back_to_back_calls_do_not_overlap() -> None:
+    assert peak_concurrency([(0, 3), (3, 6), (6, 9)]) == 1
+    assert peak_concurrency([(0, 8), (1, 4), (2, 3), (3.5, 9)]) == 3
+    assert peak_concurrency([]) == 0
+    assert makespan([(5, 8), (1, 4)]) == 7
+    assert makespan([]) is None
+
+
+def test_cost_at_published_prices() -> None:
+    assert pc_hourly_usd(150, 1024) == pytest.approx(2.25, abs=0.001)
+    cold = Invocation(billed_duration_ms=8208, sources={Source.LOGS})
+    estimated = Invocation(
+        handler_start=0.0, handler_end=3.0004, cold=True, init_duration_ms=5000.0
+    )
+    assert billed_ms(cold) == (8208, False)
+    assert billed_ms(estimated) == (8001.0, True)
+    pc_call = Invocation(billed_duration_ms=3001, served_by_pc=True)
+    throttled = Invocation(error="Lambda.TooManyRequestsException")
+    cost = run_cost(
+        [cold, pc_call, throttled],
+        memory_mb=1024,
+        provisioned_concurrency=10,
+        pc_enabled_seconds=60,
+    )
+    assert cost.requests_usd == pytest.approx(2 * 0.2 / 1e6)
+    assert cost.on_demand_gb_seconds == pytest.approx(8.208)
+    assert cost.pc_served_gb_seconds == pytest.approx(3.001)
+    assert cost.pc_enabled_seconds == 300  # 5-minute minimum
+    assert cost.pc_allocation_usd == pytest.approx(10 * 300 * PRICE_PC_GB_SECOND)
+    assert cost.total_usd == pytest.approx(
+        cost.requests_usd + cost.on_demand_usd + cost.pc_served_usd + cost.pc_allocation_usd
+    )
+
+
+def test_history_of_a_caught_throttle_joins_the_output_error() -> None:
+    """An item throttled on every attempt: no request id anywhere, joined by item id."""
+    events = [
+        {
+            "id": 1,
+            "previousEventId": 0,
+            "timestamp": 0.0,
+            "type": "MapIterationStarted",
+            "mapIterationStartedEventDetails": {"name": "M", "index": 0},
+        },
+        {
+            "id": 2,
+            "previousEventId": 1,
+            "timestamp": 0.1,
+            "type": "TaskStateEntered",
+            "stateEnteredEventDetails": {"name": "InvokeFunction", "input": '{"item": {"id": 9}}'},
+        },
+    ]
+    for attempt in range(3):
+        base = 3 + attempt * 2
+        events.append(
+            {
+                "id": base,
+                "previousEventId": base - 1,
+                "timestamp": 1.0 + attempt,
+                "type": "TaskScheduled",
+                "taskScheduledEventDetails": {
+                    "resourceType": "lambda",
+                    "resource": "invoke",
+                    "parameters": json.dumps(
+                        {"FunctionName": "F:live", "Payload": {"item": {"id": 9}}}
+                    ),
+                },
+            }
+        )
+        events.append(
+            {
+                "id": base + 1,
+                "previousEventId": base,
+                "timestamp": 1.1 + attempt,
+                "type": "TaskFailed",
+                "taskFailedEventDetails": {
+                    "resourceType": "lambda",
+                    "resource": "invoke",
+                    "error": "Lambda.TooManyRequestsException",
+                    "cause": "Rate Exceeded.",
+                },
+            }
+        )
+    history = parse_execution_history({"events": events})
+    output = parse_execution_output(
+        {
+            "results": [
+                {
+                    "id": 9,
+                    "error": {
+                        "Error": "Lambda.TooManyRequestsException",
+                        "Cause": "Rate Exceeded.",
+                    },
+                }
+            ]
+        }
+    )
+    analysis = analyze(
+        [
+            SourceBatch(Source.EXECUTION_HISTORY, tuple(history)),
+            SourceBatch(Source.EXECUTION_OUTPUT, tuple(output)),
+        ]
+    )
+    (summary,) = analysis.runs
+    assert (summary.invocations, summary.errors, summary.throttles, summary.retries) == (1, 1, 3, 2)
+    assert summary.cost.requests_usd == 0  # never ran, never billed
