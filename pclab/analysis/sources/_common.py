@@ -64,15 +64,16 @@ def epoch_seconds(value: Any) -> float | None:
         text = value.strip()
         if not text:
             return None
+        if "-" in text[1:] or "T" in text:  # ISO 8601 (a leading "-" would be a number)
+            try:
+                parsed = datetime.fromisoformat(_ISO_Z.sub("+00:00", text))
+            except ValueError:
+                return None
+            return epoch_seconds(parsed)
         try:
             return epoch_seconds(float(text))
         except ValueError:
-            pass
-        try:
-            parsed = datetime.fromisoformat(_ISO_Z.sub("+00:00", text))
-        except ValueError:
             return None
-        return epoch_seconds(parsed)
     return None
 
 

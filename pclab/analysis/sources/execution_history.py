@@ -54,11 +54,17 @@ _TASK_EVENTS = _SCHEDULED | _STARTED | _SUCCEEDED | _FAILED
 _TIMED_OUT = frozenset({"TaskTimedOut", "LambdaFunctionTimedOut"})
 
 
+_DETAIL_KEYS: dict[str, str] = {}
+
+
 def _details(event: Mapping[str, Any]) -> Mapping[str, Any]:
     """``TaskScheduled`` -> ``event["taskScheduledEventDetails"]`` (empty if absent)."""
     kind = str(event.get("type", ""))
-    key = kind[:1].lower() + kind[1:] + "EventDetails"
-    return as_mapping(event.get(key)) or {}
+    key = _DETAIL_KEYS.get(kind)
+    if key is None:
+        key = _DETAIL_KEYS[kind] = kind[:1].lower() + kind[1:] + "EventDetails"
+    details = event.get(key)
+    return details if isinstance(details, Mapping) else {}
 
 
 @dataclass
@@ -145,49 +151,42 @@ def parse_execution_history(
     (parsed or as JSON text). Timestamps may be datetimes, ISO 8601 strings or epoch numbers.
     """
     events = _events(document)
-    visit_of: dict[int, int | None] = {}  # event id -> id of its TaskStateEntered
-    iteration_of: dict[int, int | None] = {}  # event id -> id of its MapIterationStarted
-    scheduled_of: dict[int, int | None] = {}  # event id -> id of its latest TaskScheduled
+    # event id -> (its TaskStateEntered, its MapIterationStarted, its latest TaskScheduled)
+    owner: dict[int, tuple[int | None, int | None, int | None]] = {}
     by_id: dict[int, Mapping[str, Any]] = {}
     visits: dict[int | tuple[str, int], _Visit] = {}
+    nobody: tuple[int | None, int | None, int | None] = (None, None, None)
     for event in events:
         event_id = int(event["id"])
         by_id[event_id] = event
         kind = event["type"]
         previous = event.get("previousEventId")
-        prev_id = int(previous) if previous is not None else None
-        parent_visit = visit_of.get(prev_id) if prev_id is not None else None
-        parent_iteration = iteration_of.get(prev_id) if prev_id is not None else None
-        scheduled_of[event_id] = (
-            event_id
-            if kind in _SCHEDULED
-            else (scheduled_of.get(prev_id) if prev_id is not None else None)
+        visit_id, iteration_id, scheduled_id = (
+            owner.get(int(previous), nobody) if previous is not None else nobody
         )
         if kind == "MapIterationStarted":
-            iteration_of[event_id] = event_id
-            visit_of[event_id] = None  # a new iteration starts outside any task visit
-        else:
-            iteration_of[event_id] = parent_iteration
-            visit_of[event_id] = event_id if kind == "TaskStateEntered" else parent_visit
-        if kind == "TaskStateEntered":
-            details = _details(event)
-            visits[event_id] = _Visit(iteration_of[event_id], maybe_json(details.get("input")))
-            continue
+            # a new iteration starts outside any task visit
+            visit_id, iteration_id, scheduled_id = None, event_id, None
+        elif kind == "TaskStateEntered":
+            visit_id = event_id
+            visits[event_id] = _Visit(iteration_id, _details(event).get("input"))
+        elif kind in _SCHEDULED:
+            scheduled_id = event_id
+        owner[event_id] = (visit_id, iteration_id, scheduled_id)
         if kind not in _TASK_EVENTS:
             continue
-        anchor = visit_of[event_id]
         key: int | tuple[str, int]
-        if anchor is not None:
-            key = anchor
-        elif iteration_of[event_id] is not None:
+        if visit_id is not None:
+            key = visit_id
+        elif iteration_id is not None:
             # no TaskStateEntered (legacy or trimmed history): one visit per iteration
-            key = ("iteration", iteration_of[event_id] or 0)
+            key = ("iteration", iteration_id)
         else:
             # neither (a bare Task outside a Map, history without state events): the attempt chain
-            key = ("chain", scheduled_of[event_id] or event_id)
+            key = ("chain", scheduled_id or event_id)
         visit = visits.get(key)
         if visit is None:
-            visit = visits[key] = _Visit(iteration_of[event_id])
+            visit = visits[key] = _Visit(iteration_id)
         _apply(visit, kind, event)
 
     invocations: list[Invocation] = []
@@ -210,7 +209,7 @@ def _apply(visit: _Visit, kind: str, event: Mapping[str, Any]) -> None:
         visit.attempts.append(
             _Attempt(
                 scheduled=when,
-                parameters=maybe_json(parameters),
+                parameters=parameters,
                 resource_type=as_str(details.get("resourceType"))
                 or ("lambda" if kind.startswith("Lambda") else None),
             )
@@ -265,7 +264,9 @@ def _invocation(
     inv.scheduled_at = next((a.scheduled for a in attempts if a.scheduled is not None), None)
     inv.started_at = final.started if final.started is not None else final.scheduled
     inv.ended_at = final.ended
-    parameters = as_mapping(next((a.parameters for a in attempts if a.parameters), None))
+    parameters = as_mapping(
+        maybe_json(next((a.parameters for a in attempts if a.parameters), None))
+    )
     if parameters is not None:
         inv.function_name, inv.qualifier = split_function(as_str(parameters.get("FunctionName")))
         inv.item_id = _payload_item(parameters.get("Payload"))

@@ -74,22 +74,27 @@ def _walk(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
 
 
 def _attach_streamed(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Put streamed subsegment documents under their parents; return the top-level segments."""
-    nodes: dict[str, dict[str, Any]] = {}
-    for document in documents:
-        for node in _walk(document):
-            node_id = as_str(node.get("id"))
-            if node_id and isinstance(node, dict):
-                nodes.setdefault(node_id, node)
-    top: list[dict[str, Any]] = []
-    for document in documents:
-        parent = nodes.get(as_str(document.get("parent_id")) or "")
-        if document.get("type") == "subsegment" and parent is not None and parent is not document:
+    """Put streamed subsegment documents under their parents; return the top-level segments.
+
+    Only parents inside function segments (or inside other streamed subsegments) matter here,
+    so only those are indexed: Step Functions segments can hold thousands of subsegments.
+    """
+    top = [d for d in documents if d.get("type") != "subsegment"]
+    streamed = [d for d in documents if d.get("type") == "subsegment"]
+    if not streamed:
+        return top
+    nodes: dict[Any, dict[str, Any]] = {}
+    roots = [d for d in top if d.get("origin") == "AWS::Lambda::Function"] + streamed
+    for root in roots:
+        for node in _walk(root):
+            if isinstance(node, dict):
+                nodes.setdefault(node.get("id"), node)
+    for document in streamed:
+        parent = nodes.get(document.get("parent_id"))
+        if parent is not None and parent is not document:
             children = parent.setdefault("subsegments", [])
             if all(child is not document for child in children):
                 children.append(document)
-        elif document.get("type") != "subsegment":
-            top.append(document)
     return top
 
 
