@@ -851,6 +851,50 @@ def _install_cloudformation() -> None:
     _patch(Stack, "_parse_template", stack_parse_template)
     _patch(ChangeSet, "_parse_template", change_set_parse_template)
 
+    # --- "no changes": compare transformed templates and parameter values as text ---
+    def has_template(self: Any, other_template: str) -> bool:
+        other = _parse_template_text(other_template, self.parameters, self.region_name)
+        return bool(self.template_dict == other)
+
+    def has_parameters(self: Any, other_parameters: dict[str, Any]) -> bool:
+        def text(values: dict[str, Any]) -> dict[str, str]:
+            return {
+                k: ",".join(map(str, v)) if isinstance(v, list) else str(v)
+                for k, v in values.items()
+            }
+
+        mine = {**self.stack_parameters, **(self.parameters or {})}
+        return text(mine) == text({**self.stack_parameters, **other_parameters})
+
+    _patch(Stack, "has_template", has_template)
+    _patch(Stack, "has_parameters", has_parameters)
+
+    # --- the change list: moto compares parameters by type, so every Ref looked changed ---
+    def change_set_diff(self: Any) -> list[Any]:
+        from moto.cloudformation.models import Change
+        from moto.cloudformation.parsing import get_references_from_template
+
+        resource_map = self.stack.resource_map
+        old = resource_map._resource_json_map
+        new = self.template_dict.get("Resources", {})
+        before = {k: str(v) for k, v in resource_map.resolved_parameters.items()}
+        changed = {k for k, v in (self.parameters or {}).items() if before.get(k) != str(v)}
+        changes = [
+            Change("Add", name, new[name].get("Type", "")) for name in new if name not in old
+        ]
+        for name in new:
+            if name in old and (
+                new[name] != old[name]
+                or changed.intersection(get_references_from_template(new[name]))
+            ):
+                changes.append(Change("Modify", name, new[name].get("Type", "")))
+        changes += [
+            Change("Remove", name, old[name].get("Type", "")) for name in old if name not in new
+        ]
+        return changes
+
+    _patch(ChangeSet, "diff", change_set_diff)
+
     # --- per-resource: validate properties, name the failing resource ---
     original_create = parsing.parse_and_create_resource
 
