@@ -20,6 +20,7 @@ import contextlib
 import itertools
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -156,12 +157,15 @@ class ForkServerLauncher:
                 "path": [spec.cwd, *spec.python_path],
             }
         ).encode()
+        # The socket stays non-blocking: the loop thread reads it at the same time, and a blocking
+        # mode set here would let its recv() hang the whole loop.
         with self._send_lock:
-            self._sock.setblocking(True)
-            try:
-                socket.send_fds(self._sock, [msg], [out_fd])
-            finally:
-                self._sock.setblocking(False)
+            while True:
+                try:
+                    socket.send_fds(self._sock, [msg], [out_fd])
+                    break
+                except BlockingIOError:
+                    select.select([], [self._sock], [], 1.0)
         try:
             return fut.result(timeout=30)
         except concurrent.futures.TimeoutError as exc:
@@ -171,7 +175,7 @@ class ForkServerLauncher:
         """Loop thread: fork replies and child exits, in the order the server sent them."""
         while True:
             try:
-                data = self._sock.recv(65536)
+                data = self._sock.recv(65536, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return
             except OSError:

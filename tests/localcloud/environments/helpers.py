@@ -1,0 +1,76 @@
+"""Invoking many at once, as a Map state does, and reading the answers."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pclab.localcloud.environments import EnvironmentManager
+from pclab.localcloud.invocation import (
+    FunctionSpec,
+    InvokeRequest,
+    InvokeResult,
+    LambdaServiceError,
+    ProvisionedStatus,
+)
+
+
+def invoke(
+    mgr: EnvironmentManager,
+    spec: FunctionSpec,
+    event: dict[str, Any] | None = None,
+    *,
+    qualifier: str | None = None,
+    tail: bool = False,
+    trace_header: str | None = None,
+) -> InvokeResult:
+    return mgr.invoke(
+        InvokeRequest(
+            spec=spec,
+            payload=json.dumps(event or {}).encode(),
+            provisioned_qualifier=qualifier,
+            log_type="Tail" if tail else "None",
+            trace_header=trace_header,
+        )
+    )
+
+
+def invoke_many(
+    mgr: EnvironmentManager,
+    spec: FunctionSpec,
+    events: list[dict[str, Any]],
+    *,
+    qualifier: str | None = None,
+) -> list[InvokeResult | LambdaServiceError]:
+    """All at once from as many threads; each entry is the result or the service error."""
+
+    def one(event: dict[str, Any]) -> InvokeResult | LambdaServiceError:
+        try:
+            return invoke(mgr, spec, event, qualifier=qualifier)
+        except LambdaServiceError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=len(events)) as pool:
+        return list(pool.map(one, events))
+
+
+def body(result: InvokeResult | LambdaServiceError) -> dict[str, Any]:
+    assert isinstance(result, InvokeResult), f"expected a result, got {result!r}"
+    assert result.function_error is None, result.payload
+    doc: dict[str, Any] = json.loads(result.payload)
+    return doc
+
+
+def wait_status(
+    mgr: EnvironmentManager, name: str, qualifier: str, want: ProvisionedStatus, timeout: float
+) -> tuple[ProvisionedStatus, int, str | None]:
+    deadline = time.monotonic() + timeout
+    status = mgr.provisioned_status(name, qualifier)
+    while time.monotonic() < deadline:
+        status = mgr.provisioned_status(name, qualifier)
+        if status[0] == want:
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"provisioned status stayed {status}, wanted {want}")

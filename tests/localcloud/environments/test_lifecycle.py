@@ -1,0 +1,238 @@
+"""One environment's life through the real runtime client: cold, warm, errors, deaths, telemetry."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from pclab.localcloud.environments import EnvironmentManager
+from pclab.localcloud.invocation import InvokeResult
+
+from .conftest import MemorySink, assert_gone, make_spec
+from .helpers import body, invoke, invoke_many
+
+
+def test_cold_then_warm_in_the_same_environment_with_lambdas_variables(
+    manager: EnvironmentManager, sink: MemorySink
+) -> None:
+    spec = make_spec("life", init_delay=0.3, work=0.1, env={"GREETING": "hi"})
+    t0 = time.time()
+    first = invoke(manager, spec, {"id": 1}, tail=True)
+    cold_wall = time.time() - t0
+    second = invoke(manager, spec, {"id": 2}, tail=True)
+    a, b = body(first), body(second)
+
+    assert a["first"] is True and b["first"] is False
+    assert a["env"] == b["env"], "a warm invocation reuses the environment"
+    assert cold_wall >= 0.4, "the caller waited for the init (0.3 s) and the work (0.1 s)"
+    assert a["initType"] == "on-demand"
+    v = a["vars"]
+    assert v["AWS_LAMBDA_FUNCTION_NAME"] == "life"
+    assert v["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
+    assert v["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
+    assert v["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/life"
+    assert v["AWS_LAMBDA_LOG_STREAM_NAME"].split("/")[3].startswith("[$LATEST]")
+    assert v["LAMBDA_TASK_ROOT"] == a["cwd"]
+    assert v["TZ"] == ":UTC" and v["AWS_REGION"] == "us-east-1" and v["GREETING"] == "hi"
+    assert v["_HANDLER"] == "app.handler" and v["AWS_XRAY_DAEMON_ADDRESS"].startswith("127.0.0.1:")
+    assert v["TMPDIR"] and v["TMPDIR"] != "/tmp"
+    assert 9000 < a["remainingMs"] <= 10000, "the deadline header carries the 10 s timeout"
+    assert a["trace"].endswith("Sampled=0"), "an untraced call still gets a trace header"
+
+    cold_log = base64.b64decode(first.log_result or "").decode()
+    warm_log = base64.b64decode(second.log_result or "").decode()
+    assert cold_log.startswith(f"START RequestId: {first.request_id} Version: $LATEST")
+    assert f"handling 1 in {a['env']}" in cold_log
+    assert f"END RequestId: {first.request_id}" in cold_log
+    report = [line for line in cold_log.splitlines() if line.startswith("REPORT")][0]
+    assert "\tDuration: " in report and "\tBilled Duration: " in report
+    assert "\tMemory Size: 128 MB\tMax Memory Used: " in report
+    init_ms = float(report.split("Init Duration: ")[1].split(" ms")[0])
+    assert 300 <= init_ms < 3000
+    assert "Init Duration" not in warm_log, "a warm start has no Init Duration"
+
+    manager.flush_telemetry()
+    streams = [s for g, s in sink.logs if g == "/aws/lambda/life"]
+    assert len(streams) == 1, "one log stream per environment"
+    messages = sink.messages("/aws/lambda/life")
+    assert messages[0].startswith("INIT_START Runtime Version: python:3.11")
+    assert "init done " + a["env"] in messages
+    assert sum(m.startswith("REPORT") for m in messages) == 2
+
+
+def test_handler_error_is_unhandled_with_the_runtimes_payload(manager: EnvironmentManager) -> None:
+    spec = make_spec("errs", init_delay=0, work=0)
+    result = invoke(manager, spec, {"id": 5, "mode": "raise"}, tail=True)
+    assert result.function_error == "Unhandled"
+    doc = json.loads(result.payload)
+    assert doc["errorType"] == "ValueError" and doc["errorMessage"] == "bad item 5"
+    assert doc["requestId"] == result.request_id and doc["stackTrace"]
+    log = base64.b64decode(result.log_result or "").decode()
+    assert "[ERROR] ValueError: bad item 5" in log
+    # The environment survives a handler error and serves the next call warm.
+    assert body(invoke(manager, spec, {"id": 6}))["first"] is False
+
+
+@pytest.mark.parametrize(
+    ("files", "handler", "env", "error_type", "message_part"),
+    [
+        (
+            {"app.py": "import not_installed_anywhere\n"},
+            "app.handler",
+            {},
+            "Runtime.ImportModuleError",
+            "Unable to import module 'app'",
+        ),
+        (None, "app.nothere", {}, "Runtime.HandlerNotFound", "Handler 'nothere' missing"),
+        (None, "app.handler", {"FAIL_AT_IMPORT": "boom"}, "RuntimeError", "init exploded: boom"),
+        (
+            None,
+            "app.handler",
+            {"EXIT_AT_IMPORT": "1"},
+            "Runtime.ExitError",
+            "Runtime exited with error: exit status 3",
+        ),
+    ],
+    ids=["import-error", "handler-not-found", "exception-at-import", "exit-at-import"],
+)
+def test_init_errors_are_reported_as_lambda_does(
+    manager: EnvironmentManager,
+    files: dict[str, str] | None,
+    handler: str,
+    env: dict[str, str],
+    error_type: str,
+    message_part: str,
+) -> None:
+    spec = make_spec("initerr", init_delay=0, handler=handler, files=files, env=env)
+    result = invoke(manager, spec, {"id": 1})
+    assert result.status_code == 200 and result.function_error == "Unhandled"
+    doc = json.loads(result.payload)
+    assert doc["errorType"] == error_type
+    assert message_part in doc["errorMessage"]
+    assert manager.stats("initerr").environments == 0, "a failed environment is not kept"
+
+
+def test_sample_handler_bad_environment_fails_init_with_its_message(
+    manager: EnvironmentManager,
+) -> None:
+    from .conftest import sample_spec
+
+    base = sample_spec("badenv", init_delay=0, work=0)
+    spec = type(base)(
+        **{**vars(base), "environment": {"COLD_START_DELAY": "soon", "FUNCTION_DURATION": "0"}}
+    )
+    result = invoke(manager, spec, {"item": {"id": 1}})
+    doc = json.loads(result.payload)
+    assert result.function_error == "Unhandled"
+    assert doc["errorType"] == "ConfigurationError"
+    assert "COLD_START_DELAY='soon' is not a number" in doc["errorMessage"]
+
+
+def test_timeout_kills_the_environment_and_others_are_unaffected(
+    manager: EnvironmentManager, sink: MemorySink
+) -> None:
+    spec = make_spec("slow", init_delay=0, work=0.2, timeout=1)
+    warm = body(invoke(manager, spec, {"id": 0}))
+    with ThreadPoolExecutor(4) as pool:
+        hung = pool.submit(invoke, manager, spec, {"id": 1, "sleep": 5}, tail=True)
+        fine = [pool.submit(invoke, manager, spec, {"id": i}) for i in (2, 3)]
+        timed_out = hung.result()
+        others = [body(f.result()) for f in fine]
+    assert timed_out.function_error == "Unhandled"
+    doc = json.loads(timed_out.payload)
+    assert doc == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {timed_out.request_id} Error: Task timed out after 1.00 seconds",
+    }
+    log = base64.b64decode(timed_out.log_result or "").decode()
+    assert f"{timed_out.request_id} Task timed out after 1.00 seconds" in log
+    assert "Status: timeout" in log
+    assert all(o["id"] in (2, 3) for o in others)
+    assert_gone([warm["pid"]] if warm["pid"] not in [o["pid"] for o in others] else [])
+    # The next call still works (a new or another environment).
+    assert body(invoke(manager, spec, {"id": 9}))["id"] == 9
+
+
+@pytest.mark.parametrize("how", ["sys.exit", "SIGKILL from outside"])
+def test_a_dying_environment_is_reported_as_exit_error_and_replaced(
+    manager: EnvironmentManager, how: str
+) -> None:
+    spec = make_spec("dies", init_delay=0, work=0)
+    pid = body(invoke(manager, spec, {"id": 0}))["pid"]
+    if how == "sys.exit":
+        result = invoke(manager, spec, {"id": 1, "mode": "exit"})
+        expected = "Runtime exited with error: exit status 7"
+    else:
+        with ThreadPoolExecutor(1) as pool:
+            fut = pool.submit(invoke, manager, spec, {"id": 1, "sleep": 3})
+            time.sleep(0.5)
+            os.killpg(pid, signal.SIGKILL)
+            result = fut.result()
+        expected = "Runtime exited with error: signal: killed"
+    assert isinstance(result, InvokeResult) and result.function_error == "Unhandled"
+    doc = json.loads(result.payload)
+    assert doc["errorType"] == "Runtime.ExitError"
+    assert doc["errorMessage"] == f"RequestId: {result.request_id} Error: {expected}"
+    assert_gone([pid])
+    after = body(invoke(manager, spec, {"id": 2}))
+    assert after["first"] is True and after["pid"] != pid, "a new environment replaced it"
+
+
+def test_init_longer_than_the_limit_is_run_again_inside_the_first_invoke(
+    sink: MemorySink,
+) -> None:
+    mgr = EnvironmentManager(sink, init_limit_seconds=0.3)
+    try:
+        spec = make_spec("slowinit", init_delay=0.6, work=0, timeout=5)
+        t0 = time.time()
+        doc = body(invoke(mgr, spec, {"id": 1}))
+        assert time.time() - t0 >= 0.9, "the caller waited for the cut init and the second one"
+        assert doc["first"] is True
+        mgr.flush_telemetry()
+        assert any(
+            m.startswith("INIT_REPORT Init Duration") and "Status: timeout" in m
+            for m in sink.messages()
+        )
+    finally:
+        pids = mgr.environment_pids()
+        mgr.shutdown()
+        assert_gone(pids)
+
+
+def test_idle_environments_are_reaped(sink: MemorySink) -> None:
+    mgr = EnvironmentManager(sink, idle_timeout_seconds=0.3)
+    try:
+        spec = make_spec("idle", init_delay=0, work=0)
+        pid = body(invoke(mgr, spec))["pid"]
+        assert_gone([pid], timeout=5)
+        assert mgr.stats("idle").environments == 0
+        assert body(invoke(mgr, spec))["first"] is True, "after reaping, the next call is cold"
+    finally:
+        pids = mgr.environment_pids()
+        mgr.shutdown()
+        assert_gone(pids)
+
+
+def test_shutdown_stops_busy_environments_and_leaves_no_process(sink: MemorySink) -> None:
+    mgr = EnvironmentManager(sink)
+    spec = make_spec("busy", init_delay=0, work=0)
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(invoke_many, mgr, spec, [{"id": i, "sleep": 30}]) for i in range(3)]
+        deadline = time.monotonic() + 10
+        while mgr.stats("busy").inflight < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        pids = mgr.environment_pids()
+        assert len(pids) == 3
+        t0 = time.monotonic()
+        mgr.shutdown()
+        for f in futures:
+            f.result(timeout=10)
+    assert time.monotonic() - t0 < 5
+    assert_gone(pids)
