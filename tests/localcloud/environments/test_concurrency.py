@@ -51,7 +51,7 @@ def test_pc_150_then_100_at_once_are_all_served_warm_by_provisioned_environments
     manager.set_reserved_concurrency("prov", 200)
     manager.put_provisioned_concurrency(spec, "live", 150)
     assert manager.provisioned_status("prov", "live")[0] == "IN_PROGRESS"
-    status, ready, reason = wait_status(manager, "prov", "live", "READY", timeout=60)
+    _status, ready, reason = wait_status(manager, "prov", "live", "READY", timeout=60)
     assert (ready, reason) == (150, None)
 
     t0 = time.time()
@@ -144,7 +144,7 @@ def test_provisioned_pool_whose_init_fails_is_failed_with_the_reason(
 ) -> None:
     spec = make_spec("pcfail", version="2", init_delay=0, env={"FAIL_AT_IMPORT": "no db"})
     manager.put_provisioned_concurrency(spec, "2", 2)
-    status, ready, reason = wait_status(manager, "pcfail", "2", "FAILED", timeout=30)
+    _status, ready, reason = wait_status(manager, "pcfail", "2", "FAILED", timeout=30)
     assert ready == 0 and reason is not None and "RuntimeError: init exploded: no db" in reason
     manager.delete_provisioned_concurrency("pcfail", "2")
     assert manager.stats("pcfail").environments == 0

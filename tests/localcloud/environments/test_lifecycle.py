@@ -50,7 +50,7 @@ def test_cold_then_warm_in_the_same_environment_with_lambdas_variables(
     assert cold_log.startswith(f"START RequestId: {first.request_id} Version: $LATEST")
     assert f"handling 1 in {a['env']}" in cold_log
     assert f"END RequestId: {first.request_id}" in cold_log
-    report = [line for line in cold_log.splitlines() if line.startswith("REPORT")][0]
+    report = next(line for line in cold_log.splitlines() if line.startswith("REPORT"))
     assert "\tDuration: " in report and "\tBilled Duration: " in report
     assert "\tMemory Size: 128 MB\tMax Memory Used: " in report
     init_ms = float(report.split("Init Duration: ")[1].split(" ms")[0])
@@ -148,7 +148,9 @@ def test_timeout_kills_the_environment_and_others_are_unaffected(
     doc = json.loads(timed_out.payload)
     assert doc == {
         "errorType": "Sandbox.Timedout",
-        "errorMessage": f"RequestId: {timed_out.request_id} Error: Task timed out after 1.00 seconds",
+        "errorMessage": (
+            f"RequestId: {timed_out.request_id} Error: Task timed out after 1.00 seconds"
+        ),
     }
     log = base64.b64decode(timed_out.log_result or "").decode()
     assert f"{timed_out.request_id} Task timed out after 1.00 seconds" in log
