@@ -1,0 +1,135 @@
+"""report.json: the analysis as a documented, versioned JSON document (see docs/report-json.md).
+
+WHY a schema version: other tools (dashboards, CI checks such as "no cold start on the PC alias")
+read this file; ``schema`` changes only when a field changes meaning or disappears.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pclab.analysis import cost as prices
+from pclab.analysis.model import Analysis, Invocation, LatencyStats, RunSummary
+
+SCHEMA = "pclab.report/1"
+
+_INVOCATION_FIELDS = tuple(f.name for f in fields(Invocation) if f.name != "sources")
+
+
+def _latency(stats: LatencyStats) -> dict[str, Any]:
+    return {
+        "count": stats.count,
+        "p50": stats.p50,
+        "p90": stats.p90,
+        "p99": stats.p99,
+        "max": stats.max,
+        "mean": stats.mean,
+    }
+
+
+def _run(summary: RunSummary, analysis: Analysis) -> dict[str, Any]:
+    cost = summary.cost
+    return {
+        "name": summary.name,
+        "function_name": summary.function_name,
+        "qualifier": summary.qualifier,
+        "memory_mb": summary.memory_mb,
+        "provisioned_concurrency": summary.provisioned_concurrency,
+        "invocations": summary.invocations,
+        "cold_starts": summary.cold_starts,
+        "cold_unknown": summary.cold_unknown,
+        "served_by_pc": summary.served_by_pc,
+        "spillover": summary.spillover,
+        "throttles": summary.throttles,
+        "retries": summary.retries,
+        "errors": summary.errors,
+        "environments": summary.environments,
+        "latency_s": {
+            "caller": _latency(summary.latency_caller),
+            "caller_cold": _latency(summary.latency_caller_cold),
+            "caller_warm": _latency(summary.latency_caller_warm),
+            "handler": _latency(summary.latency_handler),
+            "init": _latency(summary.init_duration),
+        },
+        "concurrency": {"peak": summary.peak_concurrency, "asked": summary.asked_concurrency},
+        "makespan_s": summary.makespan_s,
+        "cost_usd": {
+            "requests": cost.requests_usd,
+            "on_demand_duration": cost.on_demand_usd,
+            "pc_served_duration": cost.pc_served_usd,
+            "pc_allocation": cost.pc_allocation_usd,
+            "total": cost.total_usd,
+            "pc_hourly": cost.pc_hourly_usd,
+        },
+        "billed": {
+            "on_demand_gb_seconds": cost.on_demand_gb_seconds,
+            "pc_served_gb_seconds": cost.pc_served_gb_seconds,
+            "pc_enabled_seconds": cost.pc_enabled_seconds,
+            "estimated": cost.billed_estimated,
+        },
+        "coverage": [
+            {
+                "source": str(c.source),
+                "provided": c.provided,
+                "seen": c.seen,
+                "total": c.total,
+                "note": c.note,
+            }
+            for c in analysis.coverage.get(summary.name, ())
+        ],
+        "notes": list(summary.notes),
+    }
+
+
+def _invocation(inv: Invocation) -> dict[str, Any]:
+    record: dict[str, Any] = {"run": inv.run_key}
+    for name in _INVOCATION_FIELDS:
+        record[name] = getattr(inv, name)
+    record["caller_latency_s"] = inv.caller_latency_s
+    record["handler_latency_s"] = inv.handler_latency_s
+    record["sources"] = sorted(str(s) for s in inv.sources)
+    return record
+
+
+def report_dict(analysis: Analysis, *, generated_at: datetime | None = None) -> dict[str, Any]:
+    """The report as plain JSON-ready data (schema ``pclab.report/1``)."""
+    when = generated_at or datetime.now(UTC)
+    return {
+        "schema": SCHEMA,
+        "generated_at": when.isoformat(timespec="seconds"),
+        "prices_usd": {
+            "per_request": prices.PRICE_PER_REQUEST,
+            "on_demand_gb_second": prices.PRICE_ON_DEMAND_GB_SECOND,
+            "pc_gb_second": prices.PRICE_PC_GB_SECOND,
+            "pc_duration_gb_second": prices.PRICE_PC_DURATION_GB_SECOND,
+            "pc_minimum_seconds": prices.PC_MINIMUM_SECONDS,
+            "region": "us-east-1",
+            "architecture": "x86_64",
+        },
+        "runs": [_run(summary, analysis) for summary in analysis.runs],
+        "disagreements": [
+            {
+                "run": d.run,
+                "request_id": d.request_id,
+                "item_id": d.item_id,
+                "topic": d.topic,
+                "message": d.message,
+            }
+            for d in analysis.disagreements
+        ],
+        "notes": list(analysis.notes),
+        "invocations": [_invocation(inv) for inv in analysis.invocations],
+    }
+
+
+def write_json_report(analysis: Analysis, path: Path) -> Path:
+    """Write report.json (compact: it holds one record per call)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        json.dump(report_dict(analysis), handle, separators=(",", ":"), allow_nan=False)
+        handle.write("\n")
+    return path

@@ -1,0 +1,180 @@
+"""The terminal report: one rich table with the runs side by side, then notes and disagreements.
+
+The same rows feed the HTML page (:func:`summary_rows`), so the terminal and the page never say
+different things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from pclab.analysis.model import Analysis, LatencyStats, RunSummary, Source
+
+_SHORT_SOURCE = {
+    Source.EXECUTION_OUTPUT: "output",
+    Source.EXECUTION_HISTORY: "history",
+    Source.XRAY: "X-Ray",
+    Source.LOGS: "logs",
+}
+MAX_DISAGREEMENTS_SHOWN = 10
+
+
+def seconds(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f} s"
+
+
+def _percentiles(stats: LatencyStats) -> str:
+    if stats.count == 0:
+        return "—"
+    parts = (stats.p50, stats.p90, stats.p99, stats.max)
+    return " / ".join("—" if v is None else f"{v:.2f}" for v in parts) + " s"
+
+
+def _dollars(value: float) -> str:
+    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part}" if whole == 0 else f"{part} ({100.0 * part / whole:.0f} %)"
+
+
+def _pc_part(run: RunSummary) -> str:
+    if not run.provisioned_concurrency:
+        return ""
+    minutes = run.cost.pc_enabled_seconds / 60
+    return f" (PC {_dollars(run.cost.pc_allocation_usd)} for {minutes:.0f} min)"
+
+
+def _coverage(analysis: Analysis, run: RunSummary) -> str:
+    parts = []
+    for coverage in analysis.coverage.get(run.name, ()):
+        name = _SHORT_SOURCE[coverage.source]
+        parts.append(
+            f"{name} {coverage.seen}/{coverage.total}" if coverage.provided else f"{name} —"
+        )
+    return ", ".join(parts)
+
+
+def summary_rows(analysis: Analysis) -> list[tuple[str, list[str]]]:
+    """(label, one cell per run) for every row of the side-by-side comparison."""
+    runs = analysis.runs
+    rows: list[tuple[str, list[str]]] = []
+
+    def row(label: str, cells: Sequence[str]) -> None:
+        rows.append((label, list(cells)))
+
+    row(
+        "Function",
+        [f"{r.function_name or '?'}{':' + r.qualifier if r.qualifier else ''}" for r in runs],
+    )
+    row("Provisioned concurrency", [str(r.provisioned_concurrency) for r in runs])
+    row("Calls", [str(r.invocations) for r in runs])
+    row(
+        "Cold starts (caller waited for init)",
+        [
+            _share(r.cold_starts, r.invocations)
+            + (f", {r.cold_unknown} unknown" if r.cold_unknown else "")
+            for r in runs
+        ],
+    )
+    row("Served by provisioned concurrency", [_share(r.served_by_pc, r.invocations) for r in runs])
+    row(
+        "Spillover to on-demand",
+        [str(r.spillover) if r.provisioned_concurrency else "— (no PC)" for r in runs],
+    )
+    row("Throttles / retries", [f"{r.throttles} / {r.retries}" for r in runs])
+    row("Errors", [str(r.errors) for r in runs])
+    row("Execution environments", [str(r.environments) for r in runs])
+    row("Latency p50/p90/p99/max (caller)", [_percentiles(r.latency_caller) for r in runs])
+    row("  cold calls p50", [seconds(r.latency_caller_cold.p50) for r in runs])
+    row("  warm calls p50", [seconds(r.latency_caller_warm.p50) for r in runs])
+    row("Handler only p50/p90/p99/max", [_percentiles(r.latency_handler) for r in runs])
+    row("Init duration p50 (cold calls)", [seconds(r.init_duration.p50) for r in runs])
+    row(
+        "Peak concurrency reached / asked",
+        [
+            f"{r.peak_concurrency} / {'?' if r.asked_concurrency is None else r.asked_concurrency}"
+            for r in runs
+        ],
+    )
+    row("Makespan (first start to last end)", [seconds(r.makespan_s, 1) for r in runs])
+    row(
+        "Billed GB-s on-demand / PC-served",
+        [
+            f"{r.cost.on_demand_gb_seconds:.1f} / {r.cost.pc_served_gb_seconds:.1f}"
+            + (" (est.)" if r.cost.billed_estimated else "")
+            for r in runs
+        ],
+    )
+    row(
+        "Cost of this run",
+        [_dollars(r.cost.total_usd) + _pc_part(r) for r in runs],
+    )
+    row(
+        "PC cost per hour while configured",
+        [_dollars(r.cost.pc_hourly_usd) if r.provisioned_concurrency else "—" for r in runs],
+    )
+    row("Sources (calls seen)", [_coverage(analysis, r) for r in runs])
+    return rows
+
+
+def headline(analysis: Analysis) -> list[str]:
+    """One sentence per run: the answer, before the details."""
+    lines = []
+    for run in analysis.runs:
+        text = f"{run.name}: {run.cold_starts} of {run.invocations} calls cold"
+        cold, warm = run.latency_caller_cold.p50, run.latency_caller_warm.p50
+        if cold is not None and warm is not None:
+            text += f" (cold p50 {cold:.2f} s vs warm p50 {warm:.2f} s)"
+        elif warm is not None:
+            text += f" (warm p50 {warm:.2f} s)"
+        if run.provisioned_concurrency:
+            text += (
+                f"; {run.served_by_pc} served by provisioned concurrency, "
+                f"{run.spillover} spillover; "
+                f"PC of {run.provisioned_concurrency} costs {_dollars(run.cost.pc_hourly_usd)}/h"
+                " while configured"
+            )
+        lines.append(text + ".")
+    return lines
+
+
+def all_notes(analysis: Analysis) -> list[str]:
+    """Analysis-wide notes, then each run's notes prefixed with the run name."""
+    notes = list(analysis.notes)
+    for run in analysis.runs:
+        notes.extend(f"{run.name}: {note}" for note in run.notes)
+    return notes
+
+
+def render_table(analysis: Analysis, console: Console) -> None:
+    """Print the side-by-side table, the notes, and the first disagreements."""
+    if not analysis.runs:
+        console.print("No calls found in the given sources.")
+        return
+    table = Table(
+        title="Cold starts and provisioned concurrency", title_style="bold", show_lines=False
+    )
+    table.add_column("", style="bold")
+    for run in analysis.runs:
+        table.add_column(run.name, overflow="fold")
+    for label, cells in summary_rows(analysis):
+        table.add_row(label, *cells)
+    console.print(table)
+    for line in headline(analysis):
+        console.print(f"[bold]{line}[/bold]", highlight=False)
+    for note in all_notes(analysis):
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    disagreements = analysis.disagreements
+    if disagreements:
+        console.print(f"[magenta]{len(disagreements)} disagreement(s) between sources[/magenta]:")
+        for d in disagreements[:MAX_DISAGREEMENTS_SHOWN]:
+            who = d.request_id or f"item {d.item_id}"
+            console.print(f"  {d.run} {who}: {d.message}", highlight=False)
+        if len(disagreements) > MAX_DISAGREEMENTS_SHOWN:
+            console.print(
+                f"  ... and {len(disagreements) - MAX_DISAGREEMENTS_SHOWN} more in report.json"
+            )
