@@ -140,9 +140,11 @@ class LambdaControlPlane:
     def execution_layer(self) -> ExecutionLayer | None:
         return self._layer
 
-    def attach_execution_layer(self, layer: ExecutionLayer) -> None:
+    def attach_execution_layer(self, layer: ExecutionLayer | None) -> None:
+        """Plug in the data plane (None unplugs it: invocations fail with NO_EXECUTION_LAYER)."""
         self._layer = layer
-        layer.set_account_limit(self.account_limit)
+        if layer is not None:
+            layer.set_account_limit(self.account_limit)
 
     def shutdown(self) -> None:
         if self._layer is not None:

@@ -49,7 +49,7 @@ class Cloud:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
             config=Config(
-                retries={"max_attempts": 1, "mode": "standard"}, parameter_validation=validate
+                retries={"total_max_attempts": 1, "mode": "standard"}, parameter_validation=validate
             ),
         )
 
