@@ -78,14 +78,16 @@ def test_xray_and_logs_agree_with_the_handlers_cold_and_warm_answers(
         if request_id in cold:
             init = next(s for s in fn["subsegments"] if s["name"] == "Initialization")
             assert init["start_time"] < fn["start_time"]
-            assert init["end_time"] - init["start_time"] >= 0.3
+            # Lambda's Initialization spans the handler's own init (plus runtime start-up).
+            handler_init = by_request[request_id]["initDurationMs"] / 1000.0
+            assert init["end_time"] - init["start_time"] >= handler_init - 0.005
         invocation = next(s for s in fn["subsegments"] if s["name"] == "Invocation")
         work = [
             s for s in segs if s.get("name") == "work" and s.get("parent_id") == invocation["id"]
         ]
         assert len(work) == 1, "the SDK subsegment nests under Invocation"
         assert work[0]["annotations"]["cold_start"] == by_request[request_id]["firstInvocation"]
-        assert work[0]["end_time"] - work[0]["start_time"] >= 0.2
+        assert work[0]["end_time"] - work[0]["start_time"] >= 0.15
 
     reports = [m for m in sink.messages("/aws/lambda/sample") if m.startswith("REPORT")]
     with_init = [m for m in reports if "Init Duration" in m]
