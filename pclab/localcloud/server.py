@@ -373,14 +373,29 @@ def stop_running(timeout_seconds: float = 15.0) -> PidRecord | None:
         )
     os.kill(record.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline and _is_local_cloud_process(record.pid):
+    while time.monotonic() < deadline and not _exited(record.pid):
         _reap(record.pid)
         time.sleep(0.05)
-    if _is_local_cloud_process(record.pid):
+    if not _exited(record.pid):
         os.kill(record.pid, signal.SIGKILL)
         _reap(record.pid)
     _pid_path().unlink(missing_ok=True)
     return record
+
+
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie waiting for its parent (init) to collect it: either way not running."""
+    if not Path("/proc/self/stat").exists():  # no /proc (macOS): ask the kernel directly
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 def _reap(pid: int) -> None:
