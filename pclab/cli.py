@@ -27,7 +27,75 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     # Subcommands are registered below, one block per part.
     _add_local_cloud(commands)
+    _add_analyze(commands)
     return parser
+
+
+# --- analyze (pclab/analysis/offline.py, pclab/report/) -----------------------------------------
+def _add_analyze(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pathlib import Path
+
+    analyze = commands.add_parser(
+        "analyze",
+        help="the analysis and report from files saved from the console or the AWS CLI",
+        description="Analyse saved AWS documents (any subset of the four sources) and write "
+        "report.json, report.html and PNG charts. Each option may be repeated.",
+    )
+    for option, what in (
+        ("--execution-output", "describe-execution reply or the execution's output JSON"),
+        ("--execution-history", "`aws stepfunctions get-execution-history` output"),
+        ("--xray", "`aws xray batch-get-traces` output"),
+        ("--logs", "`aws logs filter-log-events` output, or exported REPORT lines (text)"),
+    ):
+        dest = option.removeprefix("--").replace("-", "_")
+        analyze.add_argument(
+            option, dest=dest, action="append", type=Path, default=[], metavar="FILE", help=what
+        )
+    analyze.add_argument(
+        "--provisioned-concurrency",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="PC configured for a state machine or function (cost, spillover); repeatable",
+    )
+    analyze.add_argument("--memory-mb", type=int, help="memory size when no REPORT line says")
+    analyze.add_argument(
+        "--out", type=Path, default=Path("pclab-report"), help="directory (default pclab-report)"
+    )
+    analyze.add_argument("--no-charts", action="store_true", help="report.json and table only")
+    analyze.set_defaults(handler=_analyze)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pclab.analysis.model import Source
+    from pclab.analysis.offline import InputFileError, analyze_files
+    from pclab.report import write_report
+    from pclab.report.table import render_table
+
+    files = {
+        Source.EXECUTION_OUTPUT: args.execution_output,
+        Source.EXECUTION_HISTORY: args.execution_history,
+        Source.XRAY: args.xray,
+        Source.LOGS: args.logs,
+    }
+    if args.memory_mb is not None and not 128 <= args.memory_mb <= 10240:
+        raise UserError(f"--memory-mb {args.memory_mb}: Lambda memory is 128 to 10240 MB")
+    try:
+        analysis = analyze_files(
+            files, provisioned_concurrency=args.provisioned_concurrency, memory_mb=args.memory_mb
+        )
+    except InputFileError as error:
+        raise UserError(str(error)) from None
+    try:
+        written = write_report(analysis, args.out, charts=not args.no_charts)
+    except OSError as error:
+        raise UserError(f"--out {args.out}: cannot write the report ({error})") from None
+    render_table(analysis, Console())
+    shown = [written.json, *([written.html] if written.html else []), *written.charts]
+    print("wrote " + ", ".join(str(path) for path in shown))
+    return 0
 
 
 # --- local cloud (pclab/localcloud/server.py) -------------------------------------------------

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pclab.analysis.cost import run_cost
 from pclab.analysis.join import classify, join_invocations
 from pclab.analysis.model import (
-    THROTTLE_ERROR,
     Analysis,
-    Disagreement,
     Invocation,
     RunConfig,
     RunSummary,
@@ -35,22 +34,47 @@ _SOURCE_NAMES = {
 }
 
 
-def analyze(batches: Sequence[SourceBatch], configs: Sequence[RunConfig] = ()) -> Analysis:
+def analyze(
+    batches: Sequence[SourceBatch],
+    configs: Sequence[RunConfig] = (),
+    *,
+    default_memory_mb: int | None = None,
+) -> Analysis:
     """Join the batches' records per call, decide cold/PC per call, and summarise each run.
 
-    ``configs`` name the runs (state machine names) and say what the sources cannot (configured
-    PC, items asked, Map concurrency); runs found in the data without a config are summarised with
-    what can be inferred, and the notes say what was assumed.
+    ``configs`` say what the sources cannot (configured PC, items asked, Map concurrency). A
+    config applies to the run of that name, or else to the run whose function has that name
+    (``function_name`` or ``name``); a config matching no run still gets a column (a run that
+    produced no calls is worth seeing). Runs without a config are summarised with what can be
+    inferred (memory from REPORT lines, else ``default_memory_mb``), and the notes say what was
+    assumed.
     """
     joined, unplaced = join_invocations(batches)
     disagreements = classify(joined)
     invocations = [call.invocation for call in joined]
     _apply_config_labels(invocations, configs)
 
-    runs: dict[str, list[Invocation]] = {config.name: [] for config in configs}
+    runs: dict[str, list[Invocation]] = {}
     for inv in invocations:
         runs.setdefault(inv.run_key, []).append(inv)
-    config_by_name = {config.name: config for config in configs}
+    matched: dict[str, RunConfig] = {}
+    for name, calls in runs.items():
+        config = _config_for(name, calls, configs)
+        if config is not None:
+            matched[name] = config
+    for config in configs:  # a config matching no run still gets its (empty) column
+        if all(c is not config for c in matched.values()) and config.name not in runs:
+            runs[config.name] = []
+            matched[config.name] = config
+    # the order the runs started in (the sample runs reserved, then provisioned); ties and runs
+    # without calls in the configs' order
+    position = {config.name: index for index, config in enumerate(configs)}
+    ordered = dict(
+        sorted(
+            runs.items(),
+            key=lambda item: (_first_start(item[1]), position.get(item[0], len(position))),
+        )
+    )
 
     notes: list[str] = []
     for batch in batches:
@@ -68,11 +92,12 @@ def analyze(batches: Sequence[SourceBatch], configs: Sequence[RunConfig] = ()) -
 
     summaries: list[RunSummary] = []
     coverage: dict[str, tuple[SourceCoverage, ...]] = {}
-    for name, calls in runs.items():
-        config = config_by_name.get(name, RunConfig(name=name))
-        summary = summarise(name, calls, config)
+    for name, calls in ordered.items():
+        config = matched.get(name) or RunConfig(name=name, memory_mb=default_memory_mb)
+        if config.memory_mb is None and default_memory_mb is not None:
+            config = replace(config, memory_mb=default_memory_mb)
+        summaries.append(summarise(name, calls, config))
         coverage[name] = _coverage(calls, batches)
-        summaries.append(summary)
     return Analysis(
         runs=tuple(summaries),
         invocations=tuple(invocations),
@@ -80,6 +105,26 @@ def analyze(batches: Sequence[SourceBatch], configs: Sequence[RunConfig] = ()) -
         coverage=coverage,
         notes=tuple(notes),
     )
+
+
+def _first_start(calls: Sequence[Invocation]) -> float:
+    starts = [interval[0] for inv in calls if (interval := inv.busy_interval) is not None]
+    return min(starts) if starts else float("inf")
+
+
+def _config_for(
+    name: str, calls: Sequence[Invocation], configs: Sequence[RunConfig]
+) -> RunConfig | None:
+    for config in configs:
+        if config.name == name:
+            return config
+    functions = Counter(inv.function_name for inv in calls if inv.function_name)
+    if functions:
+        function = functions.most_common(1)[0][0]
+        for config in configs:
+            if (config.function_name or config.name) == function:
+                return config
+    return None
 
 
 def _apply_config_labels(invocations: Sequence[Invocation], configs: Sequence[RunConfig]) -> None:
@@ -229,10 +274,3 @@ def summarise(name: str, calls: Sequence[Invocation], config: RunConfig) -> RunS
         cost=cost,
         notes=tuple(notes),
     )
-
-
-def disagreements_for(analysis: Analysis, run: str) -> list[Disagreement]:
-    return [d for d in analysis.disagreements if d.run == run]
-
-
-__all__ = ["THROTTLE_ERROR", "analyze", "asked_concurrency", "disagreements_for", "summarise"]

@@ -16,6 +16,7 @@ import heapq
 import json
 import random
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,10 +79,13 @@ def simulate(
     start: float = 1_764_000_000.0,
     throttle_every: int = 0,
     fail_items: tuple[int, ...] = (),
-    seed: int = 7,
+    seed: int | None = None,
 ) -> SimulatedRun:
     """Simulate one execution: ``items`` calls through an inline Map of ``map_limit`` slots."""
-    rng = random.Random(seed)
+    # distinct runs get distinct request ids unless a seed says otherwise
+    rng = random.Random(
+        seed if seed is not None else zlib.crc32(f"{state_machine}{start}".encode())
+    )
     trace_id = f"1-{int(start):08x}-{rng.getrandbits(96):024x}"
     free: list[tuple[float, int]] = []  # (free from, env index) of warm environments
     env_ids: list[str] = []

@@ -1,0 +1,159 @@
+"""``pclab analyze``: the analysis from files a user saved from the console or the AWS CLI.
+
+Reads every file first and stops at the first bad one with :class:`InputFileError` (one line
+naming the file and the problem), so nothing is written from half the inputs.
+
+Typical inputs::
+
+    aws stepfunctions get-execution-history --execution-arn ARN > history.json
+    aws stepfunctions describe-execution --execution-arn ARN > execution.json
+    aws xray batch-get-traces --trace-ids 1-... > traces.json
+    aws logs filter-log-events --log-group-name /aws/lambda/FN > logs.json   (or plain text)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pclab.analysis.model import (
+    Analysis,
+    Invocation,
+    RunConfig,
+    Source,
+    SourceBatch,
+    SourceFormatError,
+)
+from pclab.analysis.pipeline import analyze
+from pclab.analysis.sources.execution_history import parse_execution_history
+from pclab.analysis.sources.execution_output import parse_execution_output
+from pclab.analysis.sources.logs import parse_logs
+from pclab.analysis.sources.xray import parse_traces
+
+
+class InputFileError(Exception):
+    """A file given to ``pclab analyze`` cannot be used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class _Kind:
+    source: Source
+    option: str
+    parse: Callable[[Any, Path], list[Invocation]]
+    empty_hint: str
+    json_only: bool
+
+
+def _output(document: Any, path: Path) -> list[Invocation]:
+    # the output names no run: the file name keeps two executions' outputs apart
+    return parse_execution_output(document, execution=path.stem)
+
+
+KINDS = {
+    Source.EXECUTION_OUTPUT: _Kind(
+        Source.EXECUTION_OUTPUT,
+        "--execution-output",
+        _output,
+        "no results (expected the execution output or `aws stepfunctions describe-execution`)",
+        True,
+    ),
+    Source.EXECUTION_HISTORY: _Kind(
+        Source.EXECUTION_HISTORY,
+        "--execution-history",
+        lambda doc, _: parse_execution_history(doc),
+        "no Lambda task events (expected `aws stepfunctions get-execution-history` output)",
+        True,
+    ),
+    Source.XRAY: _Kind(
+        Source.XRAY,
+        "--xray",
+        lambda doc, _: parse_traces(doc),
+        "no Lambda function segments (expected `aws xray batch-get-traces` output of traced calls)",
+        True,
+    ),
+    Source.LOGS: _Kind(
+        Source.LOGS,
+        "--logs",
+        lambda doc, _: parse_logs(doc),
+        "no REPORT lines (expected `aws logs filter-log-events` output or exported log lines)",
+        False,
+    ),
+}
+
+
+def load_file(source: Source, path: Path) -> SourceBatch:
+    """Parse one saved file with the adapter of ``source``."""
+    kind = KINDS[source]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(f"{kind.option} {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputFileError(f"{kind.option} {path}: cannot read it ({error})") from None
+    document: Any = text
+    if kind.json_only:
+        try:
+            document = json.loads(text)
+        except ValueError as error:
+            raise InputFileError(f"{kind.option} {path}: not JSON ({error})") from None
+    try:
+        records = kind.parse(document, path)
+    except SourceFormatError as error:
+        raise InputFileError(f"{kind.option} {path}: {error}") from None
+    if not records:
+        raise InputFileError(f"{kind.option} {path}: {kind.empty_hint}")
+    return SourceBatch(source, tuple(records), origin=str(path))
+
+
+def load_batches(files: Mapping[Source, Sequence[Path]]) -> list[SourceBatch]:
+    """Every file, in the order given; raises on the first bad one."""
+    if not any(files.values()):
+        raise InputFileError(
+            "no input files: give at least one of --execution-output, --execution-history, "
+            "--xray, --logs"
+        )
+    return [load_file(source, path) for source, paths in files.items() for path in paths]
+
+
+def parse_pc_options(values: Sequence[str]) -> dict[str, int]:
+    """``NAME=N`` pairs (state machine or function name = configured provisioned concurrency)."""
+    result: dict[str, int] = {}
+    for value in values:
+        name, sep, number = value.partition("=")
+        if not sep or not name or not number.isdigit():
+            raise InputFileError(
+                f"--provisioned-concurrency {value!r}: expected NAME=N, e.g. MyStateMachine=150"
+            )
+        result[name] = int(number)
+    return result
+
+
+def analyze_files(
+    files: Mapping[Source, Sequence[Path]],
+    *,
+    provisioned_concurrency: Sequence[str] = (),
+    memory_mb: int | None = None,
+) -> Analysis:
+    """Load the files and analyse them; ``provisioned_concurrency`` holds ``NAME=N`` options
+    (NAME: a state machine or function name found in the files)."""
+    pc = parse_pc_options(provisioned_concurrency)
+    batches = load_batches(files)
+    configs = [RunConfig(name=name, provisioned_concurrency=n) for name, n in pc.items()]
+    analysis = analyze(batches, configs, default_memory_mb=memory_mb)
+    for name in pc:
+        run = next((r for r in analysis.runs if r.name == name or r.function_name == name), None)
+        if run is None or run.invocations == 0:
+            found = ", ".join(
+                sorted(
+                    {r.name for r in analysis.runs if r.invocations}
+                    | {r.function_name for r in analysis.runs if r.function_name}
+                )
+            )
+            raise InputFileError(
+                f"--provisioned-concurrency {name}=...: no run or function of that name in the "
+                f"files (found: {found or 'none'})"
+            )
+    return analysis
