@@ -65,8 +65,10 @@ PC_READY_TIMEOUT_SECONDS = float(os.environ.get("PCLAB_PC_READY_TIMEOUT", "900")
 _installed: dict[str, Any] = {}
 _install_lock = threading.Lock()
 
-# Every moto attribute we replace, as (owner, attribute name): the upgrade test checks each.
+# Every moto attribute we replace, as (owner, attribute name), and moto's own version of it:
+# tests/localcloud/test_moto_extensions.py checks each against the shape we rely on.
 PATCHED: list[tuple[str, str]] = []
+ORIGINALS: dict[tuple[str, str], Any] = {}
 
 
 def _patch(owner: Any, name: str, replacement: Any) -> Any:
@@ -77,6 +79,7 @@ def _patch(owner: Any, name: str, replacement: Any) -> Any:
         f"{owner.__module__}.{owner.__qualname__}" if isinstance(owner, type) else owner.__name__
     )
     PATCHED.append((label, name))
+    ORIGINALS[(label, name)] = original
     return original
 
 
