@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from pclab import __version__
 
@@ -28,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     # Subcommands are registered below, one block per part.
     _add_local_cloud(commands)
     _add_analyze(commands)
+    _add_run(commands)
+    _add_demo(commands)
     return parser
 
 
@@ -172,6 +176,168 @@ def _local_cloud_status(args: argparse.Namespace) -> int:
     print(f"Local cloud running: pid {record.pid}, {server.endpoint(record.port)} ({state})")
     print(server.export_lines(record.port))
     return 0 if healthy else 1
+
+
+# --- the runner (pclab/cloud/) and the demo ------------------------------------------------
+def _add_experiment_options(parser: argparse.ArgumentParser, *, default_out: str) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--input",
+        type=Path,
+        help="execution input file (default: sample-test-input.json)",
+    )
+    source.add_argument("--items", type=int, help="generate N items instead of reading a file")
+    parser.add_argument("--together", action="store_true", help="run both state machines at once")
+    parser.add_argument(
+        "--out", type=Path, default=Path(default_out), help=f"report folder (default {default_out})"
+    )
+    parser.add_argument("--no-charts", action="store_true", help="report.json only (faster)")
+    parser.add_argument(
+        "--source-wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="longest wait for X-Ray traces and log lines to arrive (default 60)",
+    )
+
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser(
+        "run", help="run both state machines of a deployed stack, collect every source, report"
+    )
+    run.add_argument("--stack", required=True, help="the stack sam-deploy.sh created")
+    _add_experiment_options(run, default_out="pclab-report")
+    run.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
+    run.add_argument(
+        "--endpoint-url", help="another endpoint, e.g. the local cloud (or AWS_ENDPOINT_URL)"
+    )
+    run.set_defaults(handler=_run)
+
+
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser(
+        "demo", help="local cloud + package + deploy + run + report, then stop (make demo)"
+    )
+    _add_experiment_options(demo, default_out="pclab-report")
+    demo.add_argument("--port", type=int, help="local cloud port (default: a free one)")
+    demo.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameters for sam deploy, e.g. ColdStartDelaySeconds=1",
+    )
+    demo.set_defaults(handler=_demo)
+
+
+def _experiment_input(args: argparse.Namespace, project: Path | None = None) -> Any:
+    from pclab.cloud import input as run_input
+
+    if args.items is not None:
+        return run_input.generate(args.items)
+    path = args.input or (project or Path.cwd()) / "sample-test-input.json"
+    return run_input.load(path)
+
+
+def _finish(result: Any, console: Any, out: Path) -> int:
+    from pclab.cloud.run import show_result
+
+    show_result(result, console, out)
+    for problem in result.problems:
+        print(f"pclab: error: {problem}", file=sys.stderr)
+    if result.interrupted:
+        return 130
+    return 1 if result.problems else 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pclab.cloud import collect, run
+    from pclab.cloud.errors import RunnerError
+
+    console = Console()
+    try:
+        options = run.RunOptions(
+            stack=args.stack,
+            run_input=_experiment_input(args),
+            out_dir=args.out,
+            together=args.together,
+            region=args.region,
+            endpoint_url=args.endpoint_url,
+            charts=not args.no_charts,
+            late_sources=collect.PollPolicy(deadline_seconds=max(args.source_wait, 0.0)),
+        )
+        result = run.run(options, console)
+    except RunnerError as error:
+        raise UserError(str(error)) from None
+    return _finish(result, console, args.out)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    from rich.console import Console
+
+    from pclab.cloud import collect, demo
+    from pclab.cloud.errors import RunnerError
+    from pclab.localcloud import server
+
+    console = Console()
+    started = time.monotonic()
+    try:
+        project = demo.find_project_dir()
+        run_input = _experiment_input(args, project)
+        for override in args.parameter_overrides:
+            if "=" not in override:
+                raise UserError(f"--parameter-overrides {override}: write KEY=VALUE")
+    except RunnerError as error:
+        raise UserError(str(error)) from None
+    port = args.port or server.free_port()
+    out = args.out.resolve()
+    # A private state folder: the demo's local cloud never collides with one the user runs,
+    # and its log stays next to the report.
+    previous = os.environ.get("PCLAB_STATE_DIR")
+    os.environ["PCLAB_STATE_DIR"] = str(out / "local-cloud")
+    try:
+        with console.status(f"Starting the local cloud on port {port}"):
+            cloud_started = time.monotonic()
+            try:
+                server.start_detached(port)
+            except server.LocalCloudError as error:
+                raise UserError(str(error)) from None
+        console.print(
+            f"Local cloud ready at {server.endpoint(port)} in "
+            f"{time.monotonic() - cloud_started:.1f} s"
+        )
+        options = demo.DemoOptions(
+            endpoint_url=server.endpoint(port),
+            project_dir=project,
+            out_dir=out,
+            run_input=run_input,
+            parameter_overrides=tuple(args.parameter_overrides),
+            together=args.together,
+            charts=not args.no_charts,
+            late_sources=collect.PollPolicy(deadline_seconds=max(args.source_wait, 0.0)),
+        )
+        try:
+            outcome = demo.run_demo(options, console)
+        except RunnerError as error:
+            raise UserError(str(error)) from None
+    finally:
+        with console.status("Stopping the local cloud"):
+            try:
+                server.stop_running()
+            except server.LocalCloudError as error:
+                print(f"pclab: warning: {error}", file=sys.stderr)
+        if previous is None:
+            os.environ.pop("PCLAB_STATE_DIR", None)
+        else:
+            os.environ["PCLAB_STATE_DIR"] = previous
+    assert outcome.run is not None
+    outcome.run.timings = {**outcome.timings, "demo total": time.monotonic() - started}
+    return _finish(outcome.run, console, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,203 @@
+"""The demo's cloud side: bucket, ``./sam-package.sh``, ``./sam-deploy.sh``, then :func:`run.run`.
+
+It is given an endpoint URL and never learns what answers there: the CLI starts the local cloud
+and hands its URL over (DESIGN.md: the runner reaches the local cloud over HTTP, like AWS). The
+two scripts run as the user would run them, by subprocess, with the environment pointing at the
+endpoint; their output goes to a log file and the last line shows in the progress bar.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.progress import Progress
+
+from pclab.cloud import run as runner
+from pclab.cloud.aws import Clients, make_clients
+from pclab.cloud.collect import PollPolicy
+from pclab.cloud.errors import RunnerError, as_runner_error, error_code
+from pclab.cloud.input import ExecutionInput
+
+REGION = "us-east-1"
+DUMMY_CREDENTIALS = ("testing", "testing")
+PROJECT_FILES = ("template.yaml", "sam-package.sh", "sam-deploy.sh", "sample-test-input.json")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    endpoint_url: str
+    project_dir: Path
+    out_dir: Path
+    run_input: ExecutionInput
+    stack: str = "pclab-demo"
+    bucket: str = "pclab-demo-artifacts"
+    parameter_overrides: tuple[str, ...] = ()  # "Key=Value" for sam deploy
+    together: bool = False
+    charts: bool = True
+    late_sources: PollPolicy = field(default_factory=PollPolicy)
+
+
+@dataclass
+class DemoResult:
+    run: runner.RunResult | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    logs: list[Path] = field(default_factory=list)
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The folder with template.yaml and the scripts: the current one, else this checkout."""
+    candidates = [start or Path.cwd(), Path(__file__).resolve().parents[2]]
+    for candidate in candidates:
+        if all((candidate / name).is_file() for name in PROJECT_FILES):
+            return candidate
+    raise RunnerError(
+        f"{', '.join(PROJECT_FILES)} not found in {candidates[0]}: run pclab demo from the "
+        "project folder (the one with template.yaml)"
+    )
+
+
+def script_environment(endpoint_url: str) -> dict[str, str]:
+    """What sam-package.sh / sam-deploy.sh need to talk to the endpoint, and only that."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("AWS_") or key in ("AWS_CA_BUNDLE",)
+    }
+    bin_dir = str(Path(sys.executable).parent)  # the venv that runs pclab has sam in it
+    env.update(
+        AWS_ENDPOINT_URL=endpoint_url,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+        AWS_ACCESS_KEY_ID=DUMMY_CREDENTIALS[0],
+        AWS_SECRET_ACCESS_KEY=DUMMY_CREDENTIALS[1],
+        AWS_EC2_METADATA_DISABLED="true",
+        SAM_CLI_TELEMETRY="0",
+        SAM_CLI_POLL_DELAY="0.5",
+        PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+    )
+    return env
+
+
+def run_script(
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log_path: Path,
+    progress: Progress,
+    description: str,
+) -> None:
+    """Run one script, its output to ``log_path`` and its last line into the progress bar."""
+    task = progress.add_task(description, total=None)
+    tail: deque[str] = deque(maxlen=8)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                log.write(line)
+                text = line.strip()
+                if text and not set(text) <= set("-="):
+                    tail.append(text)
+                    progress.update(task, description=f"{description}: {text[:60]}")
+            status = process.wait()
+        except BaseException:
+            process.terminate()
+            process.wait(timeout=10)
+            raise
+    progress.update(task, total=1, completed=1, description=description)
+    if status != 0:
+        last = tail[-1] if tail else "no output"
+        raise RunnerError(
+            f"{Path(command[0]).name} failed (exit {status}): {last}; log: {log_path}"
+        )
+
+
+def ensure_bucket(clients: Clients, bucket: str) -> None:
+    try:
+        clients.s3.create_bucket(Bucket=bucket)
+    except ClientError as error:
+        if error_code(error) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise as_runner_error(error, f"creating bucket {bucket}") from None
+    except BotoCoreError as error:
+        raise as_runner_error(error, f"creating bucket {bucket}") from None
+
+
+def deploy(options: DemoOptions, console: Console, result: DemoResult) -> Clients:
+    """Bucket, package, deploy: the stack is ready (PC allocated) when this returns."""
+    clients = make_clients(REGION, options.endpoint_url, credentials=DUMMY_CREDENTIALS)
+    ensure_bucket(clients, options.bucket)
+    env = script_environment(options.endpoint_url)
+    deploy_dir = options.out_dir / "deploy"
+    packaged = deploy_dir / "packaged.yaml"
+    deploy_dir.mkdir(parents=True, exist_ok=True)
+    project = options.project_dir
+    with (
+        tempfile.TemporaryDirectory(prefix="pclab-build-") as build_dir,
+        runner.progress_bar(console) as progress,
+    ):
+        env["PCLAB_BUILD_DIR"] = build_dir  # never shared with another build running alongside
+        deploy_command = [str(project / "sam-deploy.sh"), options.stack, str(packaged)]
+        deploy_command += ["--region", REGION]
+        if options.parameter_overrides:
+            deploy_command += ["--parameter-overrides", *options.parameter_overrides]
+        steps = (
+            (
+                "package",
+                [str(project / "sam-package.sh"), "template.yaml", str(packaged), options.bucket],
+                "sam-package.sh (build and upload)",
+            ),
+            ("deploy", deploy_command, "sam-deploy.sh (stack, provisioned concurrency)"),
+        )
+        for step, command, description in steps:
+            started = time.monotonic()
+            log_path = deploy_dir / f"sam-{step}.log"
+            run_script(
+                command,
+                cwd=project,
+                env=env,
+                log_path=log_path,
+                progress=progress,
+                description=description,
+            )
+            result.logs.append(log_path)
+            result.timings[step] = time.monotonic() - started
+    return clients
+
+
+def run_demo(options: DemoOptions, console: Console) -> DemoResult:
+    result = DemoResult()
+    clients = deploy(options, console, result)
+    run_options = runner.RunOptions(
+        stack=options.stack,
+        run_input=options.run_input,
+        out_dir=options.out_dir,
+        together=options.together,
+        region=REGION,
+        endpoint_url=options.endpoint_url,
+        charts=options.charts,
+        late_sources=options.late_sources,
+    )
+    result.run = runner.run(run_options, console, clients)
+    result.timings.update(result.run.timings)
+    return result

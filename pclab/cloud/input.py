@@ -1,0 +1,145 @@
+"""The execution input: load ``--input FILE`` or make ``--items N``, and refuse what cannot work.
+
+Every check here protects a run that would otherwise fail minutes later, or fail silently: an item
+without an ``id`` breaks the state machine's ResultSelector; a duplicate id makes two calls
+indistinguishable where a source lacks request ids; and too many items overflow Step Functions'
+256 KiB limit on the execution output (the whole run then fails at the very end, with every
+Lambda call already paid for).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pclab.cloud.errors import RunnerError
+
+# Step Functions limits an execution's input and output to 256 KiB of UTF-8 text.
+PAYLOAD_LIMIT_BYTES = 256 * 1024
+
+# One Map iteration's output (COMMON.md "State machine execution output"), with the longest
+# values a real run produces: request id (36), environment id (12), the longest init type,
+# 5-digit milliseconds, epoch seconds with milliseconds, a 4-digit version. The item's own id is
+# added per item.
+_WORST_CASE_RESULT = {
+    "id": None,
+    "req": "00000000-0000-0000-0000-000000000000",
+    "env": "000000000000",
+    "first": False,
+    "initType": "provisioned-concurrency",
+    "initMs": 99999.9,
+    "start": 1764170000.123,
+    "end": 1764170003.124,
+    "ver": "9999",
+}
+_RESULT_BYTES_WITHOUT_ID = len(json.dumps(_WORST_CASE_RESULT, separators=(",", ":"))) - len("null")
+_ENVELOPE_BYTES = len('{"results":[]}')
+
+
+@dataclass(frozen=True)
+class ExecutionInput:
+    """The document every state machine of the run gets, and where it came from."""
+
+    document: dict[str, Any]
+    origin: str  # file name, or "--items N"
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.document["items"]
+        return items
+
+    @property
+    def text(self) -> str:
+        return json.dumps(self.document, separators=(",", ":"))
+
+
+def result_bytes(item_id: Any) -> int:
+    """Upper bound of one item's entry in the execution output (with its separating comma)."""
+    return _RESULT_BYTES_WITHOUT_ID + len(json.dumps(item_id, separators=(",", ":"))) + 1
+
+
+def output_bytes(items: list[dict[str, Any]]) -> int:
+    """Upper bound of the execution output for these items, all successful."""
+    return _ENVELOPE_BYTES + sum(result_bytes(item.get("id")) for item in items)
+
+
+def max_items(id_width: int = 5) -> int:
+    """How many items with numeric ids of ``id_width`` digits fit the output limit."""
+    return math.floor((PAYLOAD_LIMIT_BYTES - _ENVELOPE_BYTES) / result_bytes(10 ** (id_width - 1)))
+
+
+def generate(count: int) -> ExecutionInput:
+    """``{"items": [{"id": 1}, ... {"id": count}]}``, like sample-test-input.json."""
+    if count < 1:
+        raise RunnerError(f"--items {count}: give at least 1 item")
+    document = {"items": [{"id": number} for number in range(1, count + 1)]}
+    return validate(document, f"--items {count}")
+
+
+def load(path: Path) -> ExecutionInput:
+    """Read and check an input file (one :class:`RunnerError` line per problem)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunnerError(
+            f"input file {path} does not exist: give a file like sample-test-input.json, "
+            "or use --items N"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise RunnerError(f"input file {path} cannot be read: {error}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RunnerError(
+            f"input file {path} is not JSON ({error.msg} at line {error.lineno} column "
+            f'{error.colno}): it must look like {{"items": [{{"id": 1}}, {{"id": 2}}]}}'
+        ) from None
+    return validate(document, str(path))
+
+
+def validate(document: Any, origin: str) -> ExecutionInput:
+    shape = 'it must look like {"items": [{"id": 1}, {"id": 2}]}'
+    if not isinstance(document, dict) or "items" not in document:
+        raise RunnerError(f'{origin} has no top-level "items" list: {shape}')
+    items = document["items"]
+    if not isinstance(items, list):
+        raise RunnerError(f'{origin}: "items" is not a list: {shape}')
+    if not items:
+        raise RunnerError(f'{origin} has no items: "items" is empty; add at least one item')
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or "id" not in item:
+            raise RunnerError(
+                f'{origin}: item {index + 1} ({json.dumps(item)[:60]}) has no "id": '
+                'every item needs one, e.g. {"id": 7}'
+            )
+        item_id = item["id"]
+        if isinstance(item_id, (dict, list, bool)) or item_id is None:
+            raise RunnerError(
+                f"{origin}: item {index + 1} has id {json.dumps(item_id)[:40]}: use a number "
+                "or a string"
+            )
+        key = json.dumps(item_id)
+        if key in seen:
+            raise RunnerError(
+                f"{origin}: id {key} appears twice: item ids must be unique (the report joins "
+                "calls by id)"
+            )
+        seen.add(key)
+    needed = output_bytes(items)
+    if needed > PAYLOAD_LIMIT_BYTES:
+        raise RunnerError(
+            f"{origin} has {len(items)} items: their results (about {needed // 1024} KiB) would "
+            f"exceed Step Functions' 256 KiB execution output limit; use at most "
+            f"{max_items(len(str(len(items))))} items"
+        )
+    result = ExecutionInput(document, origin)
+    if len(result.text.encode("utf-8")) > PAYLOAD_LIMIT_BYTES:
+        raise RunnerError(
+            f"{origin} is larger than Step Functions' 256 KiB execution input limit: "
+            "use fewer or smaller items"
+        )
+    return result

@@ -1,0 +1,286 @@
+"""``pclab run``: stack outputs -> executions (with progress) -> the four sources -> the report.
+
+The order of the original sample: the reserved state machine first, then the provisioned one
+(``together=True`` starts both at once). Whatever happens after the first execution starts, what
+was collected is written under ``out_dir`` (raw documents under ``raw/``, so ``pclab analyze`` can
+re-run on them, then report.json/html/PNGs), and every problem comes back as one line in
+:attr:`RunResult.problems` for the CLI to print before exiting non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from pclab.analysis.model import Analysis, RunConfig, SourceBatch
+from pclab.analysis.pipeline import analyze
+from pclab.cloud import collect, executions
+from pclab.cloud.aws import Clients, make_clients
+from pclab.cloud.executions import Execution
+from pclab.cloud.input import ExecutionInput
+from pclab.cloud.stack import FunctionFacts, Stack, Target, function_facts, read_stack
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    stack: str
+    run_input: ExecutionInput
+    out_dir: Path
+    together: bool = False
+    region: str | None = None
+    endpoint_url: str | None = None
+    charts: bool = True
+    poll_seconds: float = 0.25
+    late_sources: collect.PollPolicy = field(default_factory=collect.PollPolicy)
+
+
+@dataclass
+class RunResult:
+    stack: Stack
+    executions: list[Execution]
+    analysis: Analysis | None = None
+    files: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
+
+    @property
+    def run_seconds(self) -> float:
+        """Wall time of the executions themselves (first start to last end, our clock)."""
+        return self.timings.get("executions", 0.0)
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def run(options: RunOptions, console: Console, clients: Clients | None = None) -> RunResult:
+    """Run the experiment on a deployed stack. Raises RunnerError only before anything started."""
+    clients = clients or make_clients(options.region, options.endpoint_url)
+    stack = read_stack(clients, options.stack)
+    facts = {target.label: function_facts(clients, target) for target in stack.targets}
+    result = RunResult(stack=stack, executions=[])
+    started = time.monotonic()
+    try:
+        _run_executions(clients, stack, options, console, result)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        result.problems.append("interrupted: the unfinished executions were stopped")
+        result.problems.extend(
+            executions.stop_unfinished(clients, result.executions, "interrupted by the user")
+        )
+    result.timings["executions"] = time.monotonic() - started
+    for execution in result.executions:
+        problem = execution.problem()
+        if problem and not result.interrupted:
+            result.problems.append(problem)
+    if not result.executions:
+        return result
+    step = time.monotonic()
+    batches, raw = _collect(clients, options, console, result, facts)
+    result.timings["collection"] = time.monotonic() - step
+    result.files.extend(write_raw(options.out_dir, raw))
+    step = time.monotonic()
+    configs = run_configs(stack, facts, options.run_input, result.executions)
+    result.analysis = analyze(batches, configs)
+    from pclab.report import write_report
+
+    files = write_report(result.analysis, options.out_dir, charts=options.charts)
+    result.files.extend([files.json, *([files.html] if files.html else []), *files.charts])
+    result.timings["report"] = time.monotonic() - step
+    return result
+
+
+def _run_executions(
+    clients: Clients, stack: Stack, options: RunOptions, console: Console, result: RunResult
+) -> None:
+    total = len(options.run_input.items)
+    with progress_bar(console) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def show(execution: Execution) -> None:
+            status = "" if execution.status == "RUNNING" else f" [{execution.status.lower()}]"
+            failed = f" ({execution.failed} failed)" if execution.failed else ""
+            progress.update(
+                tasks[execution.arn],
+                completed=execution.done,
+                description=f"{_label(execution.target)}{failed}{status}",
+            )
+
+        def launch(target: Target) -> Execution:
+            execution = executions.start(clients, target, options.run_input)
+            result.executions.append(execution)
+            tasks[execution.arn] = progress.add_task(_label(target), total=total)
+            return execution
+
+        if options.together:
+            batch = [launch(target) for target in stack.targets]
+            executions.wait(clients, batch, poll_seconds=options.poll_seconds, on_progress=show)
+        else:
+            for target in stack.targets:
+                one = launch(target)
+                executions.wait(clients, [one], poll_seconds=options.poll_seconds, on_progress=show)
+
+
+def _label(target: Target) -> str:
+    return f"{target.label:<11} {target.state_machine_name}"
+
+
+@contextmanager
+def _spinner(progress: Progress, description: str) -> Iterator[TaskID]:
+    task = progress.add_task(description, total=None)
+    try:
+        yield task
+    finally:
+        progress.update(task, total=1, completed=1)
+
+
+def _collect(
+    clients: Clients,
+    options: RunOptions,
+    console: Console,
+    result: RunResult,
+    facts: dict[str, FunctionFacts],
+) -> tuple[list[SourceBatch], dict[str, Any]]:
+    batches: list[SourceBatch] = []
+    raw: dict[str, Any] = {}
+
+    def keep(collected: collect.Collected) -> None:
+        batches.append(collected.batch)
+        raw.update(collected.raw)
+
+    runs = result.executions
+    with progress_bar(console) as progress:
+        with _spinner(progress, "execution output and history"):
+            outputs = [collect.execution_output(execution) for execution in runs]
+            for collected in outputs:
+                keep(collected)
+            for execution in runs:
+                keep(collect.execution_history(clients, execution))
+        request_ids: dict[str, set[str]] = {}
+        for execution, collected in zip(runs, outputs, strict=True):
+            ids = {r.request_id for r in collected.batch.invocations if r.request_id}
+            request_ids.setdefault(execution.target.label, set()).update(ids)
+        calls = sum(len(ids) for ids in request_ids.values())
+        policy = options.late_sources
+        if result.interrupted:
+            policy = collect.PollPolicy(deadline_seconds=0, settle_seconds=0)
+        with _spinner(progress, "X-Ray traces") as task:
+
+            def xray_count(count: int) -> None:
+                progress.update(task, description=f"X-Ray traces: {count} segments")
+
+            for collected in collect.xray(clients, runs, calls or None, policy, on_poll=xray_count):
+                keep(collected)
+        window = (
+            min(e.started_at for e in runs),
+            max(e.ended_at or time.time() for e in runs),
+        )
+        for target in {execution.target.label: execution.target for execution in runs}.values():
+            with _spinner(progress, f"CloudWatch Logs {target.function_name}") as task:
+
+                def log_count(
+                    count: int, task: TaskID = task, name: str = target.function_name
+                ) -> None:
+                    progress.update(
+                        task, description=f"CloudWatch Logs {name}: {count} REPORT lines"
+                    )
+
+                keep(
+                    collect.logs(
+                        clients,
+                        target,
+                        facts[target.label],
+                        window,
+                        request_ids.get(target.label, set()),
+                        policy,
+                        on_poll=log_count,
+                    )
+                )
+    return batches, raw
+
+
+def run_configs(
+    stack: Stack,
+    facts: dict[str, FunctionFacts],
+    run_input: ExecutionInput,
+    runs: Sequence[Execution],
+) -> list[RunConfig]:
+    """What the analysis cannot see in the sources: PC configured, memory, items, Map limits."""
+    configs: list[RunConfig] = []
+    started = {execution.target.label for execution in runs}
+    for target in stack.targets:
+        if target.label not in started:
+            continue
+        fact = facts[target.label]
+        pc = fact.provisioned_concurrency
+        if pc is None:
+            pc = (
+                stack.parameter_int("ProvisionedConcurrency")
+                if target.label == "provisioned"
+                else 0
+            )
+        map_runs = [e for e in runs if e.target.label == target.label and e.map_run_arn]
+        configs.append(
+            RunConfig(
+                name=target.state_machine_name,
+                function_name=target.function_name,
+                qualifier=target.qualifier,
+                memory_mb=fact.memory_mb or stack.parameter_int("MemorySize"),
+                provisioned_concurrency=pc or 0,
+                items=len(run_input.items),
+                max_concurrency=stack.parameter_int("MapMaxConcurrency"),
+                inline_map=not map_runs,
+            )
+        )
+    return configs
+
+
+def write_raw(out_dir: Path, raw: dict[str, Any]) -> list[Path]:
+    """Save the raw documents (AWS CLI shapes, ISO timestamps) for ``pclab analyze``."""
+    written: list[Path] = []
+    for relative, document in raw.items():
+        path = out_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=1, default=str) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def show_result(result: RunResult, console: Console, out_dir: Path) -> None:
+    """The report table, where the files are, and how long each step took."""
+    if result.analysis is not None:
+        from pclab.report.table import render_table
+
+        render_table(result.analysis, console)
+    if result.files:
+        console.print(
+            f"Wrote {len(result.files)} files under {out_dir}/ (report.json, report.html, raw/ ...)"
+        )
+    if result.timings:
+        steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in result.timings.items())
+        console.print(f"Time: {steps}")
