@@ -208,14 +208,25 @@ def _resource_schema_properties(resource_type: str) -> frozenset[str] | None:
     spec = importlib.util.find_spec("cfnlint")
     if spec is None or not spec.submodule_search_locations:
         return None
-    base = Path(next(iter(spec.submodule_search_locations))) / "data" / "schemas" / "providers"
-    file_name = resource_type.lower().replace("::", "-") + ".json"
-    for folder in ("us_east_1", "all"):
-        path = base / folder / file_name
-        if path.exists():
-            schema = json.loads(path.read_text(encoding="utf-8"))
-            return frozenset(schema.get("properties", {}))
-    return None
+    # cfn-lint keeps one index per region (type -> schema hash) and the schemas by hash
+    schemas = Path(next(iter(spec.submodule_search_locations))) / "data" / "schemas"
+    index = _schema_index(schemas / "providers" / "us-east-1.json")
+    digest = index.get(resource_type)
+    if digest is None:
+        return None
+    path = schemas / "resources" / f"{digest}.json"
+    if not path.exists():
+        return None
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    return frozenset(schema.get("properties", {}))
+
+
+@cache
+def _schema_index(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    index: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+    return index
 
 
 class ResourceFailed(Exception):
@@ -785,6 +796,11 @@ def _drop_leftovers(stack: Any) -> None:
         with contextlib.suppress(Exception):
             stack.resource_map._delete_resource(resource, resource_json)
         stack.resource_map._parsed_resources.pop(logical_id, None)
+    # ResourceMap creates a resource when it is looked up: with the template's resources still
+    # listed, DescribeStackResources would bring the rolled-back resources back to life.
+    stack.resource_map._resource_json_map = {}
+    # nor outputs that name them (a stack that rolled back has none)
+    stack.output_map = type(stack.output_map)(stack.resource_map, {}, stack.stack_id)
 
 
 def _pc_targets(stack: Any) -> list[tuple[str, str]]:

@@ -87,7 +87,7 @@ def apply_sam_transform(
         )
         result: dict[str, Any] = undo_mark_unicode_str_in_template(translated)
     except InvalidDocumentException as error:
-        causes = "; ".join(str(cause) for cause in error.causes) or str(error)
+        causes = " ".join(getattr(c, "message", str(c)) for c in error.causes) or str(error)
         raise SamTransformError(
             f"Transform {SAM_TRANSFORM} failed with: Invalid Serverless Application Specification "
             f"document. Number of errors found: {len(error.causes)}. {causes}"
