@@ -1,0 +1,265 @@
+"""The real scripts deploy the real template into the local cloud, with the real SAM CLI.
+
+Start `pclab local-cloud start --detach` on a free port, create the bucket, run ./sam-package.sh
+and ./sam-deploy.sh by subprocess exactly as the README says, and look at the result with boto3
+as a user would with the AWS CLI.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from pclab.localcloud.server import free_port
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+BUCKET = "pclab-artifacts"
+# Small numbers keep the real environments quick: 2 provisioned, no init sleep.
+SMALL = ["--parameter-overrides", "ProvisionedConcurrency=2", "ColdStartDelaySeconds=0"]
+LOGICAL_IDS = {
+    "LambdaExecutionRole",
+    "BaseConcurrencyTestFunction",
+    "BaseConcurrencyTestFunctionAliaslive",
+    "ProvisionedConcurrencyTestFunction",
+    "ProvisionedConcurrencyTestFunctionAliaslive",
+    "BaseConcurrencyTestStateMachine",
+    "BaseConcurrencyTestStateMachineRole",
+    "ProvisionedConcurrencyTestStateMachine",
+    "ProvisionedConcurrencyTestStateMachineRole",
+}
+
+
+@dataclass
+class Env:
+    vars: dict[str, str]
+    tmp: Path
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.vars["AWS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def run(self, *command: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, cwd=cwd, env=self.vars, capture_output=True, text=True, timeout=300
+        )
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    port = free_port()
+    variables = {
+        **os.environ,
+        "PCLAB_STATE_DIR": str(tmp / "state"),
+        "AWS_ENDPOINT_URL": f"http://localhost:{port}",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SAM_CLI_TELEMETRY": "0",
+        "SAM_CLI_POLL_DELAY": "0.2",
+        "PCLAB_BUILD_DIR": str(tmp / "build"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    environment = Env(variables, tmp)
+    started = environment.run(
+        sys.executable, "-m", "pclab.cli", "local-cloud", "start", "--detach", "--port", str(port)
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        environment.client("s3").create_bucket(Bucket=BUCKET)
+        yield environment
+    finally:
+        environment.run(sys.executable, "-m", "pclab.cli", "local-cloud", "stop")
+
+
+def outputs_of(env: Env, stack: str) -> dict[str, str]:
+    described = env.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+def run_execution(env: Env, machine: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    sfn = env.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps({"items": items})
+    )["executionArn"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.2)
+    raise AssertionError("execution did not finish in 60 s")
+
+
+def test_package_deploy_redeploy_update_delete(env: Env) -> None:
+    packaged = env.tmp / "packaged.yaml"
+    package = env.run("./sam-package.sh", "template.yaml", str(packaged), BUCKET)
+    assert package.returncode == 0, package.stdout + package.stderr
+    deploy = env.run("./sam-deploy.sh", "pclab", str(packaged), *SMALL)
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    assert "Successfully created/updated stack - pclab" in deploy.stdout
+
+    cfn = env.client("cloudformation")
+    assert cfn.describe_stacks(StackName="pclab")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    resources = cfn.list_stack_resources(StackName="pclab")["StackResourceSummaries"]
+    assert len(resources) == 11
+    ids = {r["LogicalResourceId"] for r in resources}
+    versions = {
+        i for i in ids if re.fullmatch(r"(Base|Provisioned)ConcurrencyTestFunctionVersion\w{10}", i)
+    }
+    assert ids - versions == LOGICAL_IDS and len(versions) == 2
+    assert {r["ResourceStatus"] for r in resources} == {"CREATE_COMPLETE"}
+
+    out = outputs_of(env, "pclab")
+    assert set(out) == {
+        "BaseConcurrencyTestStateMachineArn",
+        "ProvisionedConcurrencyTestStateMachineArn",
+        "BaseConcurrencyTestFunctionName",
+        "ProvisionedConcurrencyTestFunctionName",
+        "BaseConcurrencyTestFunctionAliasArn",
+        "ProvisionedConcurrencyTestFunctionAliasArn",
+    }
+    lam = env.client("lambda")
+    for kind in ("Base", "Provisioned"):
+        name = out[f"{kind}ConcurrencyTestFunctionName"]
+        assert out[f"{kind}ConcurrencyTestFunctionAliasArn"].endswith(f":function:{name}:live")
+        config = lam.get_function_configuration(FunctionName=name, Qualifier="live")
+        assert config["TracingConfig"]["Mode"] == "Active"
+        assert config["Handler"] == "concurrencytest.lambda_handler"
+        assert set(config["Environment"]["Variables"]) >= {"COLD_START_DELAY", "FUNCTION_DURATION"}
+    pc = lam.get_provisioned_concurrency_config(
+        FunctionName=out["ProvisionedConcurrencyTestFunctionName"], Qualifier="live"
+    )
+    assert (pc["RequestedProvisionedConcurrentExecutions"], pc["Status"]) == (2, "READY")
+    assert pc["AvailableProvisionedConcurrentExecutions"] == 2
+    reserved = lam.get_function_concurrency(FunctionName=out["BaseConcurrencyTestFunctionName"])
+    assert reserved["ReservedConcurrentExecutions"] == 200
+
+    sfn = env.client("stepfunctions")
+    for kind in ("Base", "Provisioned"):
+        machine = sfn.describe_state_machine(
+            stateMachineArn=out[f"{kind}ConcurrencyTestStateMachineArn"]
+        )
+        assert machine["tracingConfiguration"] == {"enabled": True}
+        assert out[f"{kind}ConcurrencyTestFunctionAliasArn"] in machine["definition"]
+        assert "${" not in machine["definition"]
+
+    # the code zip sam package uploaded holds the handler and what sam build bundled
+    s3 = env.client("s3")
+    archives = []
+    for key in [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]:
+        body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        if body.startswith(b"PK"):
+            archives.append(zipfile.ZipFile(io.BytesIO(body)).namelist())
+    assert any(
+        "concurrencytest.py" in names and any(n.startswith("aws_xray_sdk/") for n in names)
+        for names in archives
+    )
+
+    # the state machine runs the real handler through the seam, in one trace per execution
+    done = run_execution(
+        env,
+        out["ProvisionedConcurrencyTestStateMachineArn"],
+        [{"id": 1, "durationSeconds": 0}, {"id": 2, "durationSeconds": 0}],
+    )
+    assert done["status"] == "SUCCEEDED", done
+    results = json.loads(done["output"])["results"]
+    assert [r["id"] for r in results] == [1, 2]
+    assert {r["initType"] for r in results} == {"provisioned-concurrency"}
+    assert done["traceHeader"].startswith("Root=1-")
+
+    again = env.run("./sam-deploy.sh", "pclab", str(packaged), *SMALL)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "No changes to deploy. Stack pclab is up to date" in again.stdout
+
+    more = env.run(
+        "./sam-deploy.sh",
+        "pclab",
+        str(packaged),
+        "--parameter-overrides",
+        "ProvisionedConcurrency=3",
+        "ColdStartDelaySeconds=0",
+    )
+    assert more.returncode == 0, more.stdout + more.stderr
+    pc = lam.get_provisioned_concurrency_config(
+        FunctionName=out["ProvisionedConcurrencyTestFunctionName"], Qualifier="live"
+    )
+    assert (pc["RequestedProvisionedConcurrentExecutions"], pc["Status"]) == (3, "READY")
+    assert cfn.describe_stacks(StackName="pclab")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+
+    delete = env.run("./sam-delete.sh", "pclab")
+    assert delete.returncode == 0, delete.stdout + delete.stderr
+    assert [
+        s["StackStatus"] for s in cfn.list_stacks()["StackSummaries"] if s["StackName"] == "pclab"
+    ] == ["DELETE_COMPLETE"]
+    assert lam.list_functions()["Functions"] == []
+    assert sfn.list_state_machines()["stateMachines"] == []
+    assert env.client("iam").list_roles()["Roles"] == []
+
+
+def bad_app(env: Env, name: str, template: str) -> Path:
+    folder = env.tmp / name
+    folder.mkdir()
+    shutil.copytree(REPO / "functions", folder / "functions")
+    shutil.copytree(REPO / "statemachine", folder / "statemachine")
+    (folder / "template.yaml").write_text(template)
+    return folder
+
+
+def test_bad_templates_fail_visibly_and_leave_nothing(env: Env) -> None:
+    lam = env.client("lambda")
+    cfn = env.client("cloudformation")
+    original = (REPO / "template.yaml").read_text()
+
+    broken = bad_app(
+        env, "broken", original.replace("Resources:\n", "Resources:\n  Oops: [unclosed\n", 1)
+    )
+    package = env.run(
+        str(REPO / "sam-package.sh"), "template.yaml", str(broken / "p.yaml"), BUCKET, cwd=broken
+    )
+    assert package.returncode != 0
+    assert "Error" in package.stdout + package.stderr
+    assert not (broken / "p.yaml").exists()
+
+    marker = "  LambdaExecutionRole:\n    Type: AWS::IAM::Role\n    Properties:\n"
+    assert marker in original
+    unknown = bad_app(env, "unknown", original.replace(marker, marker + "      NotAProperty: 1\n"))
+    package = env.run(
+        str(REPO / "sam-package.sh"), "template.yaml", str(unknown / "p.yaml"), BUCKET, cwd=unknown
+    )
+    assert package.returncode == 0, package.stdout + package.stderr
+    deploy = env.run(
+        str(REPO / "sam-deploy.sh"), "pclab-bad", str(unknown / "p.yaml"), *SMALL, cwd=unknown
+    )
+    assert deploy.returncode != 0
+    shown = deploy.stdout + deploy.stderr
+    # SAM CLI wraps the reason into a table column: compare without the wrapping
+    assert "extraneouskey[NotAProperty]isnotpermitted" in re.sub(r"[\s|]+", "", shown)
+    assert "ROLLBACK_COMPLETE" in shown
+    stack = cfn.describe_stacks(StackName="pclab-bad")["Stacks"][0]
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert cfn.list_stack_resources(StackName="pclab-bad")["StackResourceSummaries"] == []
+    assert lam.list_functions()["Functions"] == []
+    assert env.client("iam").list_roles()["Roles"] == []
