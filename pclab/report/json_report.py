@@ -87,8 +87,7 @@ def _run(summary: RunSummary, analysis: Analysis) -> dict[str, Any]:
 
 def _invocation(inv: Invocation) -> dict[str, Any]:
     record: dict[str, Any] = {"run": inv.run_key}
-    for name in _INVOCATION_FIELDS:
-        record[name] = getattr(inv, name)
+    record.update({name: getattr(inv, name) for name in _INVOCATION_FIELDS})
     record["caller_latency_s"] = inv.caller_latency_s
     record["handler_latency_s"] = inv.handler_latency_s
     record["sources"] = sorted(str(s) for s in inv.sources)
@@ -129,7 +128,7 @@ def report_dict(analysis: Analysis, *, generated_at: datetime | None = None) -> 
 def write_json_report(analysis: Analysis, path: Path) -> Path:
     """Write report.json (compact: it holds one record per call)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        json.dump(report_dict(analysis), handle, separators=(",", ":"), allow_nan=False)
-        handle.write("\n")
+    # dumps then one write: json.dump to a file object is several times slower
+    text = json.dumps(report_dict(analysis), separators=(",", ":"), allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
     return path

@@ -14,7 +14,8 @@ the legacy direct function ARN resource (LambdaFunction* events; the output is t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from pclab.analysis.sources._common import (
     as_mapping,
     as_str,
     epoch_seconds,
+    is_mapping,
     maybe_json,
     paged_entries,
     split_function,
@@ -64,7 +66,7 @@ def _details(event: Mapping[str, Any]) -> Mapping[str, Any]:
     if key is None:
         key = _DETAIL_KEYS[kind] = kind[:1].lower() + kind[1:] + "EventDetails"
     details = event.get(key)
-    return details if isinstance(details, Mapping) else {}
+    return details if is_mapping(details) else {}
 
 
 @dataclass
@@ -93,7 +95,7 @@ def _events(document: Any) -> list[Mapping[str, Any]]:
         document,
         "events",
         'a GetExecutionHistory reply {"events": [...]}',
-        lambda e: isinstance(e, Mapping) and "type" in e and "id" in e,
+        lambda e: is_mapping(e) and "type" in e and "id" in e,
         "an event has no 'type' or 'id': not an execution history",
     )
     events.sort(key=lambda e: int(e["id"]))
@@ -110,6 +112,15 @@ def _payload_item(payload: Any) -> str | None:
     return item_key(payload.get("id"))
 
 
+def _header(headers: Mapping[str, Any], name: str) -> Any:
+    """An HTTP header by name, whatever its case (AWS's spelling first: it is the usual one)."""
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if str(k).lower() == lowered), None)
+    return value
+
+
 def _fill_from_output(inv: Invocation, output: Any, legacy: bool) -> None:
     """Lambda's Invoke response (lambda:invoke) or the bare payload (legacy resource)."""
     response = as_mapping(maybe_json(output))
@@ -124,11 +135,10 @@ def _fill_from_output(inv: Invocation, output: Any, legacy: bool) -> None:
         metadata = as_mapping(response.get("SdkResponseMetadata")) or {}
         http = as_mapping(response.get("SdkHttpMetadata")) or {}
         headers = as_mapping(http.get("HttpHeaders")) or {}
-        lowered = {str(k).lower(): v for k, v in headers.items()}
         inv.request_id = as_str(metadata.get("RequestId")) or as_str(
-            lowered.get("x-amzn-requestid")
+            _header(headers, "x-amzn-RequestId")
         )
-        inv.trace_id = trace_root(as_str(lowered.get("x-amzn-trace-id")))
+        inv.trace_id = trace_root(as_str(_header(headers, "X-Amzn-Trace-Id")))
     if payload is not None and (
         "requestId" in payload or "req" in payload or "environmentId" in payload
     ):
@@ -189,16 +199,33 @@ def parse_execution_history(
             visit = visits[key] = _Visit(iteration_id)
         _apply(visit, kind, event)
 
-    invocations: list[Invocation] = []
-    for visit in visits.values():
-        if not visit.attempts:
-            continue  # a Task state that is not a Lambda task, or not scheduled yet
-        if all(a.resource_type not in (None, "lambda") for a in visit.attempts):
-            continue
-        inv = _invocation(visit, by_id, state_machine, execution)
-        invocations.append(inv)
+    lambda_visits = [
+        visit
+        for visit in visits.values()
+        # skip Task states that are not Lambda tasks, or not scheduled yet
+        if visit.attempts and any(a.resource_type in (None, "lambda") for a in visit.attempts)
+    ]
+    finals = [visit.attempts[-1] for visit in lambda_visits]
+    _parse_in_one_go((a for a in finals if a.succeeded), "output")
+    _parse_in_one_go((visit.attempts[0] for visit in lambda_visits), "parameters")
+    invocations = [_invocation(v, by_id, state_machine, execution) for v in lambda_visits]
     invocations.sort(key=lambda inv: inv.scheduled_at or 0.0)
     return invocations
+
+
+def _parse_in_one_go(attempts: Iterable[_Attempt], name: str) -> None:
+    """Parse the JSON strings in ``attempt.<name>`` with one json.loads: one call per item
+    costs more than the parsing itself. Left as they are if any is not JSON."""
+    holders = [a for a in attempts if isinstance(getattr(a, name), str)]
+    if not holders:
+        return
+    try:
+        parsed = json.loads("[" + ",".join(getattr(a, name) for a in holders) + "]")
+    except ValueError:
+        return  # each is parsed on its own later, and a bad one is read as absent
+    if isinstance(parsed, list) and len(parsed) == len(holders):
+        for attempt, value in zip(holders, parsed, strict=True):
+            setattr(attempt, name, value)
 
 
 def _apply(visit: _Visit, kind: str, event: Mapping[str, Any]) -> None:
@@ -261,12 +288,15 @@ def _invocation(
         iteration = by_id[visit.iteration_event]
         index = _details(iteration).get("index")
         inv.iteration = int(index) if isinstance(index, int) else None
-    inv.scheduled_at = next((a.scheduled for a in attempts if a.scheduled is not None), None)
+    first = attempts[0]
+    inv.scheduled_at = first.scheduled
     inv.started_at = final.started if final.started is not None else final.scheduled
     inv.ended_at = final.ended
-    parameters = as_mapping(
-        maybe_json(next((a.parameters for a in attempts if a.parameters), None))
-    )
+    # retries repeat the same parameters; a history page may begin mid-attempt (none there)
+    raw = first.parameters
+    if not raw:
+        raw = next((a.parameters for a in attempts if a.parameters), None)
+    parameters = as_mapping(maybe_json(raw))
     if parameters is not None:
         inv.function_name, inv.qualifier = split_function(as_str(parameters.get("FunctionName")))
         inv.item_id = _payload_item(parameters.get("Payload"))

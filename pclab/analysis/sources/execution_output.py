@@ -24,6 +24,7 @@ from pclab.analysis.sources._common import (
     as_mapping,
     as_str,
     epoch_seconds,
+    is_mapping,
     load_json_text,
     maybe_json,
 )
@@ -51,7 +52,7 @@ def _get(entry: Mapping[str, Any], short: str) -> Any:
 def _results(document: Any) -> list[Any]:
     if isinstance(document, (str, bytes)):
         document = load_json_text(document, "execution output")
-    if isinstance(document, Mapping) and "results" not in document and "output" in document:
+    if is_mapping(document) and "results" not in document and "output" in document:
         # a whole DescribeExecution reply: the output is a JSON string inside it
         output = document.get("output")
         if output is None:
@@ -64,7 +65,7 @@ def _results(document: Any) -> list[Any]:
         )
     if isinstance(document, list):
         return document
-    if not isinstance(document, Mapping) or not isinstance(document.get("results"), list):
+    if not is_mapping(document) or not isinstance(document.get("results"), list):
         raise SourceFormatError(
             'expected the execution output {"results": [...]} (or a DescribeExecution reply)'
         )
@@ -118,7 +119,7 @@ def parse_execution_output(
     """
     invocations: list[Invocation] = []
     for index, entry in enumerate(_results(document)):
-        if not isinstance(entry, Mapping):
+        if not is_mapping(entry):
             raise SourceFormatError(f"results[{index}] is not an object")
         raw_id = entry.get("id")
         item = as_mapping(entry.get("item"))

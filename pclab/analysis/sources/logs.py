@@ -32,6 +32,7 @@ from pclab.analysis.sources._common import (
     as_mapping,
     as_str,
     epoch_seconds,
+    is_mapping,
     trace_root,
 )
 
@@ -69,7 +70,7 @@ def _events_from_mapping(page: Mapping[str, Any]) -> Iterator[_Event]:
 def _event(event: Any) -> _Event:
     if isinstance(event, str):
         return _Event(event, None, None, None)
-    if not isinstance(event, Mapping) or not isinstance(event.get("message"), str):
+    if not is_mapping(event) or not isinstance(event.get("message"), str):
         raise SourceFormatError("a log event has no 'message' string")
     return _Event(
         event["message"],
@@ -96,7 +97,7 @@ def _events(document: Any) -> Iterator[_Event]:
             if line.strip():
                 yield _Event(line, None, None, None)
         return
-    if isinstance(document, Mapping):
+    if is_mapping(document):
         if "events" in document:
             yield from _events_from_mapping(document)
         elif "type" in document and "record" in document:
@@ -108,9 +109,9 @@ def _events(document: Any) -> Iterator[_Event]:
         return
     if isinstance(document, list):
         for entry in document:
-            if isinstance(entry, Mapping) and "events" in entry:
+            if is_mapping(entry) and "events" in entry:
                 yield from _events_from_mapping(entry)
-            elif isinstance(entry, Mapping) and "type" in entry and "record" in entry:
+            elif is_mapping(entry) and "type" in entry and "record" in entry:
                 yield _Event(json.dumps(entry), None, None, None)
             else:
                 yield _event(entry)
@@ -153,7 +154,7 @@ class _Collector:
                 parsed = json.loads(body[json_start:])
             except ValueError:
                 parsed = None
-            if isinstance(parsed, Mapping):
+            if is_mapping(parsed):
                 self._json_record(parsed, stream, timestamp, group)
                 return
         for line in message.split("\n"):
