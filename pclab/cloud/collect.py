@@ -306,8 +306,8 @@ def logs(
     """
     group = facts.log_group or f"/aws/lambda/{target.function_name}"
     pattern = REPORT_PATTERN_JSON if facts.log_format.upper() == "JSON" else REPORT_PATTERN_TEXT
-    start_ms = int((window[0] - LOG_WINDOW_MARGIN_SECONDS) * 1000)
-    end_ms = int((window[1] + LOG_WINDOW_MARGIN_SECONDS) * 1000)
+    start_ms = max(0, int((window[0] - LOG_WINDOW_MARGIN_SECONDS) * 1000))
+    end_ms = max(start_ms, int((window[1] + LOG_WINDOW_MARGIN_SECONDS) * 1000))
     origin = f"FilterLogEvents {group}"
     state: dict[str, Any] = {"events": [], "error": None, "records": []}
 

@@ -1,0 +1,81 @@
+"""``pclab run`` whole, on moto: both state machines in the sample's order, every source tried,
+the report and the raw documents written, and a failed execution still reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pclab.cli import main
+from pclab.cloud.aws import Clients
+
+from .conftest import (
+    FAILING_MACHINE,
+    FAKE_RESULT_MACHINE,
+    create_machine,
+    create_stack,
+    experiment_outputs,
+)
+
+
+def run_cli(out: Path, *extra: str) -> int:
+    return main(
+        [
+            "run",
+            "--stack",
+            "pclab",
+            "--out",
+            str(out),
+            "--no-charts",
+            "--source-wait",
+            "0.3",
+            *extra,
+        ]
+    )
+
+
+def test_run_reports_both_machines_and_saves_what_analyze_reads(
+    clients: Clients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reserved = create_machine(clients, "Base", FAKE_RESULT_MACHINE)
+    provisioned = create_machine(clients, "Provisioned", FAKE_RESULT_MACHINE)
+    create_stack(clients, "pclab", experiment_outputs(reserved, provisioned))
+    out = tmp_path / "report"
+    assert run_cli(out, "--items", "5") == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    report = json.loads((out / "report.json").read_text())
+    runs = {run["name"]: run for run in report["runs"]}
+    assert set(runs) == {"Base", "Provisioned"}
+    assert all(run["invocations"] == 5 for run in runs.values())
+    for machine in ("Base", "Provisioned"):
+        describe = json.loads((out / f"raw/{machine}/describe-execution.json").read_text())
+        assert describe["status"] == "SUCCEEDED"
+        history = json.loads((out / f"raw/{machine}/history.json").read_text())
+        assert sum(e["type"] == "MapIterationSucceeded" for e in history["events"]) == 5
+    # the sample's order: the provisioned execution starts after the reserved one ended
+    base = json.loads((out / "raw/Base/describe-execution.json").read_text())
+    prov = json.loads((out / "raw/Provisioned/describe-execution.json").read_text())
+    assert prov["startDate"] >= base["stopDate"]
+    # the absent sources are named, not fatal (moto has no traces or logs for these)
+    assert "X-Ray" in captured.out and "not available" in captured.out
+
+
+def test_failed_execution_is_reported_written_and_exits_non_zero(
+    clients: Clients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reserved = create_machine(clients, "Base", FAKE_RESULT_MACHINE)
+    provisioned = create_machine(clients, "Provisioned", FAILING_MACHINE)
+    create_stack(clients, "pclab", experiment_outputs(reserved, provisioned))
+    out = tmp_path / "report"
+    assert run_cli(out, "--items", "3", "--together") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("pclab: error: the provisioned execution pclab-provisioned-")
+    assert err[0].endswith("failed: Pclab.TestError it broke on purpose")
+    # what was collected is still written: the reserved run in full, the failed one's history
+    report = json.loads((out / "report.json").read_text())
+    assert [run["name"] for run in report["runs"] if run["invocations"] == 3] == ["Base"]
+    assert (out / "raw/Provisioned/history.json").is_file()
