@@ -243,6 +243,11 @@ class Environment:
         """Stop the environment now (any thread)."""
         self.ctx.loop.call_soon(self._kill_in_loop)
 
+    def settle_killed(self) -> None:
+        """After a kill whose exit will never be reported (shutdown): end its work as a death."""
+        if self.exit_code is None:
+            self._die(-signal.SIGKILL)
+
     # --- loop thread ---------------------------------------------------------------------------
     def _kill_in_loop(self) -> None:
         if self.pid is not None and self.exit_code is None:

@@ -38,10 +38,15 @@ class EventLoopThread:
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on the loop thread, soon; never blocks the caller."""
-        if self.in_loop():
-            self.loop.call_soon(fn, *args)
-        else:
-            self.loop.call_soon_threadsafe(fn, *args)
+        if self.loop.is_closed():
+            return  # shutting down: nothing is served any more
+        try:
+            if self.in_loop():
+                self.loop.call_soon(fn, *args)
+            else:
+                self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # closed between the check and the call
+            pass
 
     def call(self, fn: Callable[..., T], *args: Any, timeout: float | None = 30.0) -> T:
         """Run ``fn(*args)`` on the loop thread and return its result (from any other thread)."""

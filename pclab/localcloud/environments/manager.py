@@ -9,6 +9,7 @@ the Invoke result or error, X-Ray segments and CloudWatch Logs lines (:mod:`.tel
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import json
 import logging
@@ -197,6 +198,14 @@ class EnvironmentManager:
         for env in envs:
             env.kill()
         self._ctx.launcher.close()  # kills what is left and reaps it
+
+        # Callers still waiting get what Lambda says of a killed runtime, not a hang.
+        def settle() -> None:
+            for env in envs:
+                env.settle_killed()
+
+        with contextlib.suppress(Exception):
+            self._loop.call(settle, timeout=10)
         self._reaper.join(timeout=5)
         self._xray.close()
         self._pipeline.close()

@@ -1,0 +1,201 @@
+"""End to end over HTTP: boto3 → local cloud (moto, control plane) → our environments → the RIC.
+
+The real sample handler, deployed with the Lambda API as SAM would leave it (version, alias,
+reserved and provisioned concurrency), invoked with Invoke and through the project's real state
+machine definition; what the user reads back (payloads, X-Ray, CloudWatch Logs) is checked.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from pclab.localcloud.server import LocalCloud, free_port
+
+from .conftest import REPO, assert_gone, children_of
+
+pytestmark = pytest.mark.slow
+REGION = "us-east-1"
+
+
+class Live:
+    def __init__(self, cloud: LocalCloud) -> None:
+        self.cloud = cloud
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.cloud.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(
+                retries={"total_max_attempts": 1}, max_pool_connections=64, read_timeout=120
+            ),
+        )
+
+    def deploy(self, *, init: float, work: float, reserved: int | None, pc: int | None) -> str:
+        """The sample function as a SAM deploy leaves it; returns the alias ARN."""
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr(
+                "concurrencytest.py", (REPO / "functions" / "concurrencytest.py").read_text()
+            )
+        lam, iam = self.client("lambda"), self.client("iam")
+        name = f"sample-{uuid.uuid4().hex[:8]}"
+        role = iam.create_role(RoleName=f"r-{name}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=role,
+            Handler="concurrencytest.lambda_handler",
+            Code={"ZipFile": buf.getvalue()},
+            Timeout=30,
+            MemorySize=128,
+            TracingConfig={"Mode": "Active"},
+            Environment={
+                "Variables": {"COLD_START_DELAY": str(init), "FUNCTION_DURATION": str(work)}
+            },
+        )
+        version = lam.publish_version(FunctionName=name)["Version"]
+        alias_arn: str = lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)[
+            "AliasArn"
+        ]
+        if reserved is not None:
+            lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+        if pc is not None:
+            lam.put_provisioned_concurrency_config(
+                FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=pc
+            )
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                got = lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+                if got["Status"] == "READY":
+                    break
+                time.sleep(0.1)
+            assert got["Status"] == "READY", got
+            assert got["AvailableProvisionedConcurrentExecutions"] == pc
+        return alias_arn
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[Live]:
+    before = set(children_of(os.getpid()))
+    cloud = LocalCloud(free_port(), with_execution_layer=True)
+    cloud.start()
+    assert cloud.has_execution_layer
+    try:
+        yield Live(cloud)
+    finally:
+        helpers = [p for p in children_of(os.getpid()) if p not in before]
+        layer = cloud.control.execution_layer if cloud.control else None
+        pids = layer.environment_pids() if layer is not None else []  # type: ignore[attr-defined]
+        cloud.stop()
+        assert_gone(pids + helpers)
+
+
+def test_invoke_api_pc_spillover_logs_and_traces(live: Live) -> None:
+    alias = live.deploy(init=0.3, work=0.3, reserved=20, pc=4)
+    lam = live.client("lambda")
+
+    def call(i: int) -> dict[str, Any]:
+        r = lam.invoke(FunctionName=alias, Payload=json.dumps({"item": {"id": i}}), LogType="Tail")
+        assert "FunctionError" not in r, r["Payload"].read()
+        doc: dict[str, Any] = json.loads(r["Payload"].read())
+        doc["_tail"] = r.get("LogResult")
+        return doc
+
+    with ThreadPoolExecutor(8) as pool:
+        docs = list(pool.map(call, range(8)))
+    by_type = [d["initializationType"] for d in docs]
+    assert by_type.count("provisioned-concurrency") == 4 and by_type.count("on-demand") == 4
+    assert all(d["_tail"] for d in docs)
+
+    name = alias.split(":")[6]
+    logs = live.client("logs")
+    deadline = time.monotonic() + 10
+    reports: list[str] = []
+    while time.monotonic() < deadline:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern="REPORT")
+        reports = [e["message"] for e in events["events"]]
+        if len(reports) >= 8:
+            break
+        time.sleep(0.2)
+    assert len(reports) == 8
+    assert sum("Init Duration" in m for m in reports) == 4, "the 4 spillover cold starts only"
+
+    xray = live.client("xray")
+    trace_ids = {m.split("XRAY TraceId: ")[1].split("\t")[0] for m in reports}
+    assert len(trace_ids) == 8
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = []
+        ids = sorted(trace_ids)
+        for i in range(0, len(ids), 5):
+            for trace in xray.batch_get_traces(TraceIds=ids[i : i + 5])["Traces"]:
+                found.extend(json.loads(s["Document"]) for s in trace["Segments"])
+        if sum(d.get("origin") == "AWS::Lambda::Function" for d in found) == 8:
+            break
+        time.sleep(0.2)
+    functions = [d for d in found if d.get("origin") == "AWS::Lambda::Function"]
+    assert len(functions) == 8
+    with_init = [
+        f for f in functions if any(s["name"] == "Initialization" for s in f["subsegments"])
+    ]
+    assert len(with_init) == 4
+
+
+def test_state_machine_reserved_10_with_40_items_all_succeed_on_at_most_10_envs(
+    live: Live,
+) -> None:
+    alias = live.deploy(init=0.3, work=0.3, reserved=10, pc=None)
+    definition = (REPO / "statemachine" / "concurrency_test_state_machine.asl.json").read_text()
+    definition = definition.replace("${FunctionAliasArn}", alias).replace(
+        "${MapMaxConcurrency}", "0"
+    )
+    sfn = live.client("stepfunctions")
+    role = live.client("iam").create_role(
+        RoleName=f"sm-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    machine = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:8]}", definition=definition, roleArn=role
+    )["stateMachineArn"]
+    items = [{"id": i} for i in range(1, 41)]
+    execution = sfn.start_execution(
+        stateMachineArn=machine, name="run-1", input=json.dumps({"items": items})
+    )["executionArn"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            break
+        time.sleep(0.25)
+    assert described["status"] == "SUCCEEDED", described
+    results = json.loads(described["output"])["results"]
+    assert [r["id"] for r in results] == list(range(1, 41))
+    assert not [r for r in results if "error" in r], "every throttled item succeeded on a retry"
+    assert len({r["env"] for r in results}) <= 10
+    history = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    throttles = [
+        e
+        for e in history
+        if e["type"] == "TaskFailed"
+        and e["taskFailedEventDetails"]["error"] == "Lambda.TooManyRequestsException"
+    ]
+    assert throttles, "40 at once on reserved 10 must have been throttled and retried"
+    layer = live.cloud.control.execution_layer  # type: ignore[union-attr]
+    name = alias.split(":")[6]
+    stats = layer.stats(name)  # type: ignore[attr-defined]
+    assert stats.peak_environments <= 10 and stats.peak_inflight <= 10
