@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,12 @@ from .conftest import (
     create_stack,
     experiment_outputs,
 )
+
+
+def fake_stack(clients: Clients, provisioned_definition: dict[str, Any]) -> None:
+    reserved = create_machine(clients, "Base", FAKE_RESULT_MACHINE)
+    provisioned = create_machine(clients, "Provisioned", provisioned_definition)
+    create_stack(clients, "pclab", experiment_outputs(reserved, provisioned))
 
 
 def run_cli(out: Path, *extra: str) -> int:
@@ -39,9 +46,7 @@ def run_cli(out: Path, *extra: str) -> int:
 def test_run_reports_both_machines_and_saves_what_analyze_reads(
     clients: Clients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    reserved = create_machine(clients, "Base", FAKE_RESULT_MACHINE)
-    provisioned = create_machine(clients, "Provisioned", FAKE_RESULT_MACHINE)
-    create_stack(clients, "pclab", experiment_outputs(reserved, provisioned))
+    fake_stack(clients, FAKE_RESULT_MACHINE)
     out = tmp_path / "report"
     assert run_cli(out, "--items", "5") == 0
     captured = capsys.readouterr()
@@ -66,9 +71,7 @@ def test_run_reports_both_machines_and_saves_what_analyze_reads(
 def test_failed_execution_is_reported_written_and_exits_non_zero(
     clients: Clients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    reserved = create_machine(clients, "Base", FAKE_RESULT_MACHINE)
-    provisioned = create_machine(clients, "Provisioned", FAILING_MACHINE)
-    create_stack(clients, "pclab", experiment_outputs(reserved, provisioned))
+    fake_stack(clients, FAILING_MACHINE)
     out = tmp_path / "report"
     assert run_cli(out, "--items", "3", "--together") == 1
     err = capsys.readouterr().err.strip().splitlines()
