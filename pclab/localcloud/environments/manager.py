@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import json
 import logging
+import resource
 import shutil
 import tempfile
 import threading
@@ -51,6 +52,15 @@ PROVISIONED_INIT_LIMIT_SECONDS = 900.0  # provisioned init is not bound by the 1
 LOG_TAIL_BYTES = 4096
 
 
+def _raise_open_files_limit() -> None:
+    """Each environment holds a port, a connection and a pipe: 300 of them pass a 1,024 limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def _runtime_dir() -> str:
     found = importlib.util.find_spec("awslambdaric")
     if found is None or found.origin is None:
@@ -75,6 +85,7 @@ class EnvironmentManager:
         init_limit_seconds: float = ON_DEMAND_INIT_LIMIT_SECONDS,
         work_dir: Path | None = None,
     ) -> None:
+        _raise_open_files_limit()
         self._idle_timeout = idle_timeout_seconds
         self._init_limit = init_limit_seconds
         self._own_work_dir = work_dir is None

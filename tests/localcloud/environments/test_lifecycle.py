@@ -238,3 +238,46 @@ def test_shutdown_stops_busy_environments_and_leaves_no_process(sink: MemorySink
             f.result(timeout=10)
     assert time.monotonic() - t0 < 5
     assert_gone(pids)
+
+
+def test_environments_run_in_their_own_session_so_ctrl_c_does_not_reach_them(
+    manager: EnvironmentManager,
+) -> None:
+    spec = make_spec("session", init_delay=0, work=0)
+    pid = body(invoke(manager, spec))["pid"]
+    assert os.getpgid(pid) == pid and os.getsid(pid) == pid
+    assert os.getsid(pid) != os.getsid(0) and os.getpgid(pid) != os.getpgid(0)
+
+
+def test_a_differing_declared_runtime_is_said_once(
+    manager: EnvironmentManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dataclasses import replace
+
+    spec = replace(make_spec("rt", init_delay=0, work=0), runtime="python3.13")
+    with caplog.at_level("WARNING", logger="pclab.localcloud.environments.manager"):
+        body(invoke(manager, spec))
+        body(invoke(manager, spec))
+    said = [
+        r.getMessage() for r in caplog.records if "declares runtime python3.13" in r.getMessage()
+    ]
+    assert len(said) == 1 and "this machine's Python (python3.11)" in said[0]
+
+
+def test_event_and_dry_run_invocations_and_a_large_payload(manager: EnvironmentManager) -> None:
+    from pclab.localcloud.invocation import InvokeRequest
+
+    echo = "def handler(event, context):\n    print('got', len(event['blob']))\n    return event\n"
+    spec = make_spec("kinds", init_delay=0, work=0, files={"app.py": echo})
+    blob = {"blob": "x" * 3_000_000}  # Lambda allows 6 MB synchronously
+    result = invoke(manager, spec, blob)
+    assert result.function_error is None and json.loads(result.payload) == blob
+    dry = manager.invoke(InvokeRequest(spec, b"{}", None, invocation_type="DryRun"))
+    assert (dry.status_code, dry.payload) == (204, b"")
+    before = manager.stats("kinds").invocations
+    queued = manager.invoke(InvokeRequest(spec, b'{"blob": "y"}', None, invocation_type="Event"))
+    assert (queued.status_code, queued.payload) == (202, b"")
+    deadline = time.monotonic() + 10
+    while manager.stats("kinds").invocations == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert manager.stats("kinds").invocations == before + 1, "the event ran in the background"
