@@ -62,7 +62,13 @@ class FakeLambda:
                 raise ClientError(
                     {
                         "Error": {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."},
-                        "ResponseMetadata": {"HTTPStatusCode": 429, "RequestId": "r"},
+                        "ResponseMetadata": {
+                            "HTTPStatusCode": 429,
+                            "RequestId": "r",
+                            "HTTPHeaders": {},
+                            "HostId": "",
+                            "RetryAttempts": 0,
+                        },
                     },
                     "Invoke",
                 )
@@ -84,7 +90,8 @@ class FakeLambda:
         finally:
             with self.lock:
                 self.running -= 1
-                self.idle.append(environment)
+                if environment is not None:
+                    self.idle.append(environment)
 
 
 @pytest.fixture
@@ -167,7 +174,7 @@ def test_a_throttled_invoke_is_retried(fake_lambda: FakeLambda) -> None:
 
 
 def test_a_failing_item_records_its_error_and_keeps_the_others(fake_lambda: FakeLambda) -> None:
-    items = [{"id": 1}, {"id": 2, "durationSeconds": "slow"}, {"id": 3}]
+    items: list[dict[str, Any]] = [{"id": 1}, {"id": 2, "durationSeconds": "slow"}, {"id": 3}]
     results = execute("0", items)["results"]
     assert [r["id"] for r in results] == [1, 2, 3]
     assert "req" in results[0] and "req" in results[2]
