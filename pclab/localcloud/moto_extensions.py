@@ -827,6 +827,15 @@ def _finish_when_provisioned(stack: Any, *, creating: bool) -> None:
     if not pending:
         return
     stack.status = f"{verb}_IN_PROGRESS"
+    # moto already announced the stack complete; SAM CLI stops streaming events at that event and
+    # then polls DescribeStacks only every 30 s. Announce it when it is true instead.
+    for index in range(len(stack.events) - 1, -1, -1):
+        event = stack.events[index]
+        if event.resource_type == "AWS::CloudFormation::Stack" and event.resource_status == (
+            f"{verb}_COMPLETE"
+        ):
+            del stack.events[index]
+            break
 
     def wait() -> None:
         ok, reason = control.wait_provisioned(stack.region_name, pending, PC_READY_TIMEOUT_SECONDS)

@@ -92,6 +92,12 @@ def wait_stack(cfn: Any, name: str, timeout: float = 20) -> dict[str, Any]:
         time.sleep(0.1)
 
 
+def events(cfn: Any, name: str) -> list[str]:
+    """Statuses of the stack's own events (not its resources'), newest first."""
+    found = cfn.describe_stack_events(StackName=name)["StackEvents"]
+    return [e["ResourceStatus"] for e in found if e["ResourceType"] == "AWS::CloudFormation::Stack"]
+
+
 def deploy(cloud: Cloud, name: str, body: str, parameters: dict[str, str] | None = None) -> Any:
     """What `sam deploy` does: create a change set, wait, execute it (CREATE or UPDATE)."""
     cfn = cloud.client("cloudformation")
@@ -190,11 +196,14 @@ def test_stack_waits_for_provisioned_concurrency(artifacts: Cloud, stack_name: s
             cfn.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
             == "CREATE_IN_PROGRESS"
         )
+        # no "complete" event before it is true: SAM CLI stops following events at that one
+        assert "CREATE_COMPLETE" not in events(cfn, stack_name)
         (function, qualifier), (spec, count) = next(iter(layer.provisioned.items()))
         assert (qualifier, count, spec.version) == ("live", 2, "1")
         assert layer.reserved[function] == 7
         layer.status = "READY"
         assert wait_stack(cfn, stack_name)["StackStatus"] == "CREATE_COMPLETE"
+        assert events(cfn, stack_name).count("CREATE_COMPLETE") == 1
         cfn.delete_stack(StackName=stack_name)
         assert layer.provisioned == {} and function in layer.deleted_functions
     finally:
