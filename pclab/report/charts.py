@@ -94,7 +94,7 @@ def timeline_chart(
         target[row].append((body[0] - origin, body[1] - body[0]))
 
     count = len(rows)
-    height = min(2.4 + 0.085 * count, 16.0)
+    height = min(3.0 + 0.085 * count, 16.0)
     figure, axes = plt.subplots(figsize=(11, height), dpi=DPI)
     for row in range(count):
         if caller[row]:
@@ -117,7 +117,7 @@ def timeline_chart(
         )
     axes.set_xlim(0, x_max if x_max is not None else _run_length(calls, origin) * 1.02)
     axes.set_xlabel("seconds since the run's first call started")
-    axes.set_ylabel(f"execution environments ({count}, one row each)")
+    axes.set_ylabel("environments" if count < 12 else "execution environments (one row each)")
     summary = next((r for r in analysis.runs if r.name == run), None)
     headline = f"{run}: {len(calls)} calls on {count} environments"
     if summary is not None:
@@ -133,19 +133,19 @@ def timeline_chart(
         (provisioned, PC_COLOR, "Invocation, provisioned environment"),
     ]
     legend = [Patch(facecolor=color, label=label) for bars, color, label in present if any(bars)]
-    # above the plot: the plot area itself is full of bars
-    axes.legend(
+    # title and legend above the plot (the plot area itself is full of bars), in a fixed
+    # number of inches whatever the figure's height
+    figure.suptitle(headline, fontsize=11, x=0.01, y=1 - 0.06 / height, ha="left", va="top")
+    figure.legend(
         handles=legend,
-        loc="lower left",
-        bbox_to_anchor=(0.0, 1.0),
+        loc="upper left",
+        bbox_to_anchor=(0.01, 1 - 0.32 / height),
         ncol=len(legend),
         fontsize=8,
         frameon=False,
         handlelength=1.2,
     )
-    figure.suptitle(headline, fontsize=11, x=0.01, y=1 - 0.08 / height, ha="left", va="top")
-    # keep about 0.65 inch on top for the title and the legend, whatever the figure's height
-    figure.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - 0.65 / height))
+    figure.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - 0.62 / height))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     plt.close(figure)

@@ -131,6 +131,8 @@ def headline(analysis: Analysis) -> list[str]:
             text += f" (cold p50 {cold:.2f} s vs warm p50 {warm:.2f} s)"
         elif warm is not None:
             text += f" (warm p50 {warm:.2f} s)"
+        elif cold is not None:
+            text += f" (cold p50 {cold:.2f} s)"
         if run.provisioned_concurrency:
             text += (
                 f"; {run.served_by_pc} served by provisioned concurrency, "

@@ -134,3 +134,33 @@ def _write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_text(text)
     return path
+
+
+LOCAL_CLOUD_RUN = Path(__file__).parent / "data" / "localcloud"
+
+
+def test_documents_saved_from_a_local_cloud_run(tmp_path: Path) -> None:
+    """The four documents `pclab demo` saved (raw/) for the provisioned state machine: 12 items
+    at once, PC 6, 1 s init, 0.5 s work. Six calls spill over to on-demand and wait for init."""
+    out = tmp_path / "report"
+    argv = ["analyze", "--out", str(out), "--no-charts"]
+    argv += ["--execution-output", str(LOCAL_CLOUD_RUN / "describe-execution.json")]
+    argv += ["--execution-history", str(LOCAL_CLOUD_RUN / "history.json")]
+    argv += ["--xray", str(LOCAL_CLOUD_RUN / "traces.json")]
+    argv += ["--logs", str(LOCAL_CLOUD_RUN / "logs.json")]
+    argv += ["--provisioned-concurrency", "ProvisionedConcurrencyTestStateMachine-D8880SESDPVT=6"]
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    (run,) = report["runs"]
+    assert (run["invocations"], run["served_by_pc"], run["spillover"], run["cold_starts"]) == (
+        12,
+        6,
+        6,
+        6,
+    )
+    assert all(len(call["sources"]) == 4 for call in report["invocations"])
+    assert report["disagreements"] == []
+    cold = run["latency_s"]["caller_cold"]["p50"]
+    warm = run["latency_s"]["caller_warm"]["p50"]
+    assert cold == pytest.approx(1.0 + 0.5, abs=0.7) and warm == pytest.approx(0.5, abs=0.1)
+    assert run["billed"]["estimated"] is False and run["memory_mb"] == 128

@@ -63,8 +63,12 @@ def _events_from_mapping(page: Mapping[str, Any]) -> Iterator[_Event]:
         raise SourceFormatError(
             'expected a FilterLogEvents/GetLogEvents reply {"events": [...]} or REPORT lines'
         )
+    group = as_str(page.get("logGroupName"))  # a saved page may name its log group once
     for event in events:
-        yield _event(event)
+        parsed = _event(event)
+        if parsed.group is None and group is not None:
+            parsed.group = group
+        yield parsed
 
 
 def _event(event: Any) -> _Event:
