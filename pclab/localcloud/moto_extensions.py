@@ -851,6 +851,47 @@ def _finish_when_provisioned(stack: Any, *, creating: bool) -> None:
     threading.Thread(target=wait, name=f"pc-wait-{stack.name}", daemon=True).start()
 
 
+def _checked_resource_step(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap moto's create/update of one resource: schema check first, failures named."""
+
+    def step(
+        logical_id: str,
+        resource_json: dict[str, Any],
+        resources_map: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        _validate_properties(logical_id, resource_json)
+        try:
+            return original(logical_id, resource_json, resources_map, account_id, region_name)
+        except ResourceFailed:
+            raise
+        except Exception as error:
+            resource_type = str(resource_json.get("Type"))
+            raise ResourceFailed(logical_id, resource_type, _error_text(error)) from error
+
+    return step
+
+
+def _stack_call(original: Callable[..., Any], *, creating: bool) -> Callable[..., Any]:
+    """CreateStack/UpdateStack: a failed resource rolls back; PC is waited for."""
+
+    def call(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            stack = original(self, name, *args, **kwargs)
+        except ResourceFailed as error:
+            stack = self.get_stack(name)
+            reason = error.reason
+            _set_stack_failed(
+                stack, error.logical_id, error.resource_type, reason, creating=creating
+            )
+            return stack
+        _finish_when_provisioned(stack, creating=creating)
+        return stack
+
+    return call
+
+
 def _install_cloudformation() -> None:
     from moto.cloudformation import models as cfn_models
     from moto.cloudformation import parsing
@@ -924,51 +965,8 @@ def _install_cloudformation() -> None:
     _patch(ChangeSet, "diff", change_set_diff)
 
     # --- per-resource: validate properties, name the failing resource ---
-    original_create = parsing.parse_and_create_resource
-
-    def parse_and_create_resource(
-        logical_id: str,
-        resource_json: dict[str, Any],
-        resources_map: Any,
-        account_id: str,
-        region_name: str,
-    ) -> Any:
-        _validate_properties(logical_id, resource_json)
-        try:
-            return original_create(
-                logical_id, resource_json, resources_map, account_id, region_name
-            )
-        except ResourceFailed:
-            raise
-        except Exception as error:
-            raise ResourceFailed(
-                logical_id, str(resource_json.get("Type")), _error_text(error)
-            ) from error
-
-    _patch(parsing, "parse_and_create_resource", parse_and_create_resource)
-
-    original_update = parsing.parse_and_update_resource
-
-    def parse_and_update_resource(
-        logical_id: str,
-        resource_json: dict[str, Any],
-        resources_map: Any,
-        account_id: str,
-        region_name: str,
-    ) -> Any:
-        _validate_properties(logical_id, resource_json)
-        try:
-            return original_update(
-                logical_id, resource_json, resources_map, account_id, region_name
-            )
-        except ResourceFailed:
-            raise
-        except Exception as error:
-            raise ResourceFailed(
-                logical_id, str(resource_json.get("Type")), _error_text(error)
-            ) from error
-
-    _patch(parsing, "parse_and_update_resource", parse_and_update_resource)
+    for name in ("parse_and_create_resource", "parse_and_update_resource"):
+        _patch(parsing, name, _checked_resource_step(getattr(parsing, name)))
 
     # --- CreateChangeSet: a template that cannot be transformed gives a FAILED change set ---
     original_create_change_set = Backend.create_change_set
@@ -1062,37 +1060,8 @@ def _install_cloudformation() -> None:
     _patch(Backend, "execute_change_set", execute_change_set)
 
     # --- CreateStack / UpdateStack: same failure and PC handling as change sets ---
-    original_create_stack = Backend.create_stack
-
-    def create_stack(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            stack = original_create_stack(self, name, *args, **kwargs)
-        except ResourceFailed as error:
-            stack = next(s for s in self.stacks.values() if s.name == name)
-            _set_stack_failed(
-                stack, error.logical_id, error.resource_type, error.reason, creating=True
-            )
-            return stack
-        _finish_when_provisioned(stack, creating=True)
-        return stack
-
-    _patch(Backend, "create_stack", create_stack)
-
-    original_update_stack = Backend.update_stack
-
-    def update_stack(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            stack = original_update_stack(self, name, *args, **kwargs)
-        except ResourceFailed as error:
-            stack = self.get_stack(name)
-            _set_stack_failed(
-                stack, error.logical_id, error.resource_type, error.reason, creating=False
-            )
-            return stack
-        _finish_when_provisioned(stack, creating=False)
-        return stack
-
-    _patch(Backend, "update_stack", update_stack)
+    for name, creating in (("create_stack", True), ("update_stack", False)):
+        _patch(Backend, name, _stack_call(getattr(Backend, name), creating=creating))
 
     # --- our models replace moto's for the same types ---
     _installed["models"] = _make_models()
