@@ -325,3 +325,18 @@ def test_history_of_a_caught_throttle_joins_the_output_error() -> None:
     (summary,) = analysis.runs
     assert (summary.invocations, summary.errors, summary.throttles, summary.retries) == (1, 1, 3, 2)
     assert summary.cost.requests_usd == 0  # never ran, never billed
+
+
+def test_logs_alone_count_spillover_as_the_cold_calls_of_a_pc_run() -> None:
+    """Text REPORT lines do not say which environments are provisioned, but a call that waited
+    for an init was served by an on-demand one: spillover."""
+    run = _pc_run(items=4, provisioned=2, map_limit=4)
+    logs = synthetic.log_events(run)
+    logs["logGroupName"] = f"/aws/lambda/{PC_FUNCTION}"  # as the runner saves a log group's page
+    analysis = analyze(
+        [SourceBatch(Source.LOGS, tuple(parse_logs(logs)))],
+        [RunConfig(name=PC_MACHINE, function_name=PC_FUNCTION, provisioned_concurrency=2)],
+    )
+    (summary,) = analysis.runs
+    assert summary.name == PC_MACHINE and summary.invocations == 4
+    assert (summary.cold_starts, summary.spillover) == (2, 2)
