@@ -745,6 +745,51 @@ def _parse_template_text(
     return apply_sam_transform(template, parameters, region=region)
 
 
+def check_parameters(template: dict[str, Any], values: dict[str, Any]) -> None:
+    """CloudFormation's parameter constraints, which moto does not check, with AWS's wording."""
+    from moto.cloudformation.exceptions import ValidationError
+
+    for name, spec in (template.get("Parameters") or {}).items():
+        if not isinstance(spec, dict):
+            continue
+        value = values.get(name, spec.get("Default"))
+        if value is None:
+            continue
+        text = str(value)
+        problem = _parameter_problem(name, text, spec)
+        if problem is None:
+            continue
+        description = spec.get("ConstraintDescription")
+        if description:
+            problem = f"Parameter '{name}' failed to satisfy constraint: {description}"
+        raise ValidationError(message=problem)
+
+
+def _parameter_problem(name: str, text: str, spec: dict[str, Any]) -> str | None:
+    import re
+
+    kind = str(spec.get("Type", "String"))
+    if "AllowedValues" in spec and text not in [str(v) for v in spec["AllowedValues"]]:
+        return f"Parameter '{name}' must be one of AllowedValues"
+    if kind == "Number":
+        try:
+            number = float(text)
+        except ValueError:
+            return f"Parameter '{name}' must be a number"
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            return f"Parameter '{name}' must be a number not less than {spec['MinValue']}"
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            return f"Parameter '{name}' must be a number not greater than {spec['MaxValue']}"
+    pattern = spec.get("AllowedPattern")
+    if pattern and kind == "String" and re.fullmatch(str(pattern), text) is None:
+        return f"Parameter '{name}' must match pattern {pattern}"
+    if "MinLength" in spec and len(text) < int(spec["MinLength"]):
+        return f"Parameter '{name}' must contain at least {spec['MinLength']} characters"
+    if "MaxLength" in spec and len(text) > int(spec["MaxLength"]):
+        return f"Parameter '{name}' must contain at most {spec['MaxLength']} characters"
+    return None
+
+
 def _set_stack_failed(
     stack: Any, logical_id: str, resource_type: str, reason: str, *, creating: bool
 ) -> None:
@@ -989,7 +1034,8 @@ def _install_cloudformation() -> None:
                     del self.stacks[stack_id]
         failure: str | None = None
         try:
-            _parse_template_text(template, parameters, self.region_name)
+            parsed = _parse_template_text(template, parameters, self.region_name)
+            check_parameters(parsed, parameters)
         except SamTransformError as error:
             failure = str(error)
         if failure is None:

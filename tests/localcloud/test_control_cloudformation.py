@@ -271,3 +271,27 @@ def test_broken_yaml_is_a_template_format_error(artifacts: Cloud, stack_name: st
     assert caught.value.response["Error"]["Message"].startswith(
         "Template format error: YAML not well-formed."
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "Parameter 'ProvisionedConcurrency' must be a number"),
+        ("0", "Parameter 'ProvisionedConcurrency' must be a number not less than 1"),
+        ("9", "Parameter 'ProvisionedConcurrency' failed to satisfy constraint: at most 8"),
+    ],
+)
+def test_parameter_constraints_are_checked(
+    artifacts: Cloud, stack_name: str, value: str, message: str
+) -> None:
+    template = sam_template().replace(
+        "ProvisionedConcurrency: {Type: Number, Default: 2}",
+        "ProvisionedConcurrency: {Type: Number, Default: 2, MinValue: 1}\n"
+        "  Small: {Type: Number, Default: 2, MaxValue: 8, ConstraintDescription: at most 8}",
+    )
+    name = "Small" if value == "9" else "ProvisionedConcurrency"
+    cfn = artifacts.client("cloudformation")
+    with pytest.raises(cfn.exceptions.ClientError) as caught:
+        deploy(artifacts, stack_name, template, {name: value})
+    expected = message.replace("'ProvisionedConcurrency'", f"'{name}'")
+    assert caught.value.response["Error"]["Message"] == expected
