@@ -63,6 +63,9 @@ _FIELD_ORDER: dict[str, tuple[Source, ...]] = {
     "error": (_HIS, _OUT, _XRAY, _LOGS),
     "error_cause": (_HIS, _OUT, _XRAY, _LOGS),
 }
+# The caller's verdict on success: where Step Functions saw the call, a flag on an X-Ray segment
+# (a 4xx inside the handler, say) does not make a succeeded item an error.
+_CALLER_VERDICT = frozenset({"error", "error_cause"})
 _SKIP = {"sources", "retries", "throttles", "cold", "served_by_pc"}
 _MERGED_FIELDS: tuple[tuple[str, tuple[Source, ...]], ...] = tuple(
     (f.name, _FIELD_ORDER.get(f.name, _DEFAULT_ORDER))
@@ -90,7 +93,10 @@ def _merge(records: Sequence[Invocation]) -> Joined:
         only = records[0]
         return Joined(replace(only, sources=set(only.sources)), by_source)
     merged = Invocation()
+    caller_saw_it = _HIS in by_source or _OUT in by_source
     for name, order in _MERGED_FIELDS:
+        if caller_saw_it and name in _CALLER_VERDICT:
+            order = (_HIS, _OUT)
         for source in order:
             candidate = by_source.get(source)
             if candidate is not None:

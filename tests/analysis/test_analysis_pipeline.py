@@ -340,3 +340,21 @@ def test_logs_alone_count_spillover_as_the_cold_calls_of_a_pc_run() -> None:
     (summary,) = analysis.runs
     assert summary.name == PC_MACHINE and summary.invocations == 4
     assert (summary.cold_starts, summary.spillover) == (2, 2)
+
+
+def test_an_xray_error_flag_does_not_fail_an_item_step_functions_saw_succeed() -> None:
+    run = synthetic.simulate(2, map_limit=2)
+    traces = parse_traces(synthetic.xray_traces(run))
+    traces[0].error = "Error"  # e.g. the function segment flagged a handled 4xx
+    analysis = analyze(
+        [
+            SourceBatch(
+                Source.EXECUTION_HISTORY,
+                tuple(parse_execution_history(synthetic.execution_history(run))),
+            ),
+            SourceBatch(Source.XRAY, tuple(traces)),
+        ]
+    )
+    assert analysis.runs[0].errors == 0
+    xray_only = analyze([SourceBatch(Source.XRAY, tuple(traces))])
+    assert xray_only.runs[0].errors == 1  # without the caller's view, X-Ray's word stands
