@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 ON_DEMAND_INIT_LIMIT_SECONDS = 10.0  # Lambda re-runs a longer init inside the first invoke
 PROVISIONED_INIT_LIMIT_SECONDS = 900.0  # provisioned init is not bound by the 10 s limit
 LOG_TAIL_BYTES = 4096
+_HOST_RUNTIME = f"python{tm.python_version().rsplit('.', 1)[0]}"  # e.g. python3.11
 
 
 def _raise_open_files_limit() -> None:
@@ -630,7 +631,7 @@ class EnvironmentManager:
         return fn
 
     def _warn_runtime(self, spec: FunctionSpec) -> None:
-        here = f"python{tm.python_version().rsplit('.', 1)[0]}"
+        here = _HOST_RUNTIME
         key = (spec.function_name, spec.runtime)
         if spec.runtime != here and key not in self._warned_runtimes:
             self._warned_runtimes.add(key)

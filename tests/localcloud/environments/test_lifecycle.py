@@ -138,12 +138,14 @@ def test_timeout_kills_the_environment_and_others_are_unaffected(
     manager: EnvironmentManager, sink: MemorySink
 ) -> None:
     spec = make_spec("slow", init_delay=0, work=0.2, timeout=1)
-    warm = body(invoke(manager, spec, {"id": 0}))
     with ThreadPoolExecutor(4) as pool:
         hung = pool.submit(invoke, manager, spec, {"id": 1, "sleep": 5}, tail=True)
+        time.sleep(0.5)
+        hung_pids = manager.environment_pids("slow")  # the one environment, busy sleeping
         fine = [pool.submit(invoke, manager, spec, {"id": i}) for i in (2, 3)]
         timed_out = hung.result()
         others = [body(f.result()) for f in fine]
+    assert len(hung_pids) == 1 and hung_pids[0] not in [o["pid"] for o in others]
     assert timed_out.function_error == "Unhandled"
     doc = json.loads(timed_out.payload)
     assert doc == {
@@ -156,7 +158,7 @@ def test_timeout_kills_the_environment_and_others_are_unaffected(
     assert f"{timed_out.request_id} Task timed out after 1.00 seconds" in log
     assert "Status: timeout" in log
     assert all(o["id"] in (2, 3) for o in others)
-    assert_gone([warm["pid"]] if warm["pid"] not in [o["pid"] for o in others] else [])
+    assert_gone(hung_pids, timeout=2.0)  # killed at the timeout, not when its sleep ends
     # The next call still works (a new or another environment).
     assert body(invoke(manager, spec, {"id": 9}))["id"] == 9
 
