@@ -88,6 +88,36 @@ class Live:
             assert got["AvailableProvisionedConcurrentExecutions"] == pc
         return alias_arn
 
+    def state_machine(self, alias_arn: str) -> str:
+        """The project's definition with the substitutions SAM would make."""
+        definition = (REPO / "statemachine" / "concurrency_test_state_machine.asl.json").read_text()
+        definition = definition.replace("${FunctionAliasArn}", alias_arn)
+        definition = definition.replace("${MapMaxConcurrency}", "0")
+        role = self.client("iam").create_role(
+            RoleName=f"sm-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        arn: str = self.client("stepfunctions").create_state_machine(
+            name=f"sm-{uuid.uuid4().hex[:8]}", definition=definition, roleArn=role
+        )["stateMachineArn"]
+        return arn
+
+    def execute(self, machine: str, items: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+        """Run one execution to its end; (execution ARN, per-item results)."""
+        sfn = self.client("stepfunctions")
+        execution: str = sfn.start_execution(
+            stateMachineArn=machine,
+            name=f"run-{uuid.uuid4().hex[:8]}",
+            input=json.dumps({"items": items}),
+        )["executionArn"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.25)
+        assert described["status"] == "SUCCEEDED", described
+        return execution, json.loads(described["output"])["results"]
+
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
@@ -161,29 +191,8 @@ def test_state_machine_reserved_10_with_40_items_all_succeed_on_at_most_10_envs(
     live: Live,
 ) -> None:
     alias = live.deploy(init=0.3, work=0.3, reserved=10, pc=None)
-    definition = (REPO / "statemachine" / "concurrency_test_state_machine.asl.json").read_text()
-    definition = definition.replace("${FunctionAliasArn}", alias).replace(
-        "${MapMaxConcurrency}", "0"
-    )
     sfn = live.client("stepfunctions")
-    role = live.client("iam").create_role(
-        RoleName=f"sm-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}"
-    )["Role"]["Arn"]
-    machine = sfn.create_state_machine(
-        name=f"sm-{uuid.uuid4().hex[:8]}", definition=definition, roleArn=role
-    )["stateMachineArn"]
-    items = [{"id": i} for i in range(1, 41)]
-    execution = sfn.start_execution(
-        stateMachineArn=machine, name="run-1", input=json.dumps({"items": items})
-    )["executionArn"]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        described = sfn.describe_execution(executionArn=execution)
-        if described["status"] != "RUNNING":
-            break
-        time.sleep(0.25)
-    assert described["status"] == "SUCCEEDED", described
-    results = json.loads(described["output"])["results"]
+    execution, results = live.execute(live.state_machine(alias), [{"id": i} for i in range(1, 41)])
     assert [r["id"] for r in results] == list(range(1, 41))
     assert not [r for r in results if "error" in r], "every throttled item succeeded on a retry"
     assert len({r["env"] for r in results}) <= 10
@@ -199,3 +208,25 @@ def test_state_machine_reserved_10_with_40_items_all_succeed_on_at_most_10_envs(
     name = alias.split(":")[6]
     stats = layer.stats(name)  # type: ignore[attr-defined]
     assert stats.peak_environments <= 10 and stats.peak_inflight <= 10
+
+
+def test_state_machine_on_pc_50_is_served_warm_and_a_bad_item_fails_alone(live: Live) -> None:
+    alias = live.deploy(init=0.3, work=0.2, reserved=None, pc=50)
+    machine = live.state_machine(alias)
+    items: list[dict[str, Any]] = [{"id": i} for i in range(1, 41)]
+    items[6]["durationSeconds"] = "soon"  # a handler error for item 7 only
+    _, first = live.execute(machine, items)
+    failed = [r for r in first if "error" in r]
+    assert [r["id"] for r in failed] == [7]
+    assert failed[0]["error"]["Error"] == "InvalidItemError"
+    assert "durationSeconds='soon' is not a number" in failed[0]["error"]["Cause"]
+    served = [r for r in first if "error" not in r]
+    assert len(served) == 39
+    assert {r["initType"] for r in served} == {"provisioned-concurrency"}, "no cold start at all"
+    # A second wave: the same environments again, none of them new.
+    _, second = live.execute(machine, [{"id": i} for i in range(1, 41)])
+    assert all(r["first"] is False or r["env"] not in {x["env"] for x in served} for r in second)
+    assert {r["initType"] for r in second} == {"provisioned-concurrency"}
+    name = alias.split(":")[6]
+    stats = live.cloud.control.execution_layer.stats(name)  # type: ignore[union-attr]
+    assert stats.cold_starts == 0 and stats.spillover_invocations == 0
