@@ -5,7 +5,8 @@ delays from the environment), so the tests run this file as a subprocess:
 
     python handler_harness.py '<json plan>'
 
-The plan is ``{"calls": [{"event": ..., "trace_header": ..., "remaining_ms": ...}, ...]}``. The
+The plan is ``{"preload": [module, ...], "calls": [{"event": ..., "trace_header": ...,
+"remaining_ms": ...}, ...]}``; modules in ``preload`` are imported before the timed import. The
 harness prints one JSON line: ``{"import_seconds": ..., "results": [...]}``, where each result is
 either ``{"ok": <handler result>}`` or ``{"error": <exception class>, "message": ...}``. An import
 failure propagates (traceback on stderr, exit status 1), as it would fail Lambda's init.
@@ -13,6 +14,7 @@ failure propagates (traceback on stderr, exit status 1), as it would fail Lambda
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -40,6 +42,8 @@ class FakeLambdaContext:
 
 def main(plan: dict[str, Any]) -> None:
     sys.path.insert(0, str(FUNCTIONS_DIR))
+    for module in plan.get("preload", []):
+        importlib.import_module(module)
     started = time.perf_counter()
     import concurrencytest
 
