@@ -195,29 +195,35 @@ class Environment:
 
     def start(self) -> None:
         """Start the process (returns once it is forked; init goes on behind)."""
-        (self._tmp / "tmp").mkdir(parents=True, exist_ok=True)
-        self._endpoint = RuntimeApiEndpoint(self.ctx.loop, self)
-        r, w = os.pipe2(os.O_CLOEXEC)
-        os.set_blocking(r, False)
-        self._out_fd = r
-        self.ctx.loop.call(self.ctx.loop.loop.add_reader, r, self._readable)
-        self.started_at = time.time()
-        self._emit(tm.init_start_line(self.spec.runtime, self.spec.region, self.ctx.python_version))
-        launch = LaunchSpec(
-            handler=self.spec.handler,
-            cwd=str(self.task_root),
-            env=self._environment(),
-            python_path=[str(self.task_root)],
-        )
+        w = -1
         try:
+            (self._tmp / "tmp").mkdir(parents=True, exist_ok=True)
+            self._endpoint = RuntimeApiEndpoint(self.ctx.loop, self)
+            r, w = os.pipe2(os.O_CLOEXEC)
+            os.set_blocking(r, False)
+            self._out_fd = r
+            self.ctx.loop.call(self.ctx.loop.loop.add_reader, r, self._readable)
+            self.started_at = time.time()
+            self._emit(
+                tm.init_start_line(self.spec.runtime, self.spec.region, self.ctx.python_version)
+            )
+            launch = LaunchSpec(
+                handler=self.spec.handler,
+                cwd=str(self.task_root),
+                env=self._environment(),
+                python_path=[str(self.task_root)],
+            )
             self.pid = self.ctx.launcher.launch(launch, w, self._on_exit_threadsafe)
         except Exception as exc:
-            os.close(w)
-            self.ctx.loop.call(self._die, None)
+            # Out of ports, descriptors or processes: the caller gets Lambda's service error
+            # and nothing is left half-made.
+            self.ctx.loop.call_soon(self._die, None)
             raise LambdaServiceError(
                 "ServiceException", f"could not start an execution environment: {exc}", status=500
             ) from exc
-        os.close(w)
+        finally:
+            if w >= 0:
+                os.close(w)  # the child has its own copy; EOF on r then means it is gone
 
     def _on_exit_threadsafe(self, code: int) -> None:
         self.ctx.loop.call_soon(self._die, code)

@@ -283,3 +283,23 @@ def test_event_and_dry_run_invocations_and_a_large_payload(manager: EnvironmentM
     while manager.stats("kinds").invocations == before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert manager.stats("kinds").invocations == before + 1, "the event ran in the background"
+
+
+def test_an_environment_that_cannot_start_is_a_service_error_with_nothing_left(
+    manager: EnvironmentManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pclab.localcloud.invocation import LambdaServiceError
+
+    def no_more_processes(*_: object) -> int:
+        raise OSError(11, "Resource temporarily unavailable")  # what fork says at the limit
+
+    open_before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(manager._ctx.launcher, "launch", no_more_processes)
+    with pytest.raises(LambdaServiceError) as caught:
+        invoke(manager, make_spec("nostart", init_delay=0, work=0))
+    assert (caught.value.code, caught.value.status) == ("ServiceException", 500)
+    assert "could not start an execution environment" in caught.value.message
+    stats = manager.stats("nostart")
+    assert (stats.environments, stats.inflight) == (0, 0)
+    time.sleep(0.2)
+    assert len(os.listdir("/proc/self/fd")) <= open_before, "no port or pipe left open"
