@@ -26,6 +26,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
+from operator import attrgetter
 
 from pclab.analysis.model import (
     INIT_TYPE_PROVISIONED,
@@ -72,6 +73,107 @@ _MERGED_FIELDS: tuple[tuple[str, tuple[Source, ...]], ...] = tuple(
     for f in fields(Invocation)
     if f.name not in _SKIP
 )
+_HANDLER_FIELDS = (
+    "request_id",
+    "item_id",
+    "environment_id",
+    "first_invocation",
+    "init_type",
+    "handler_start",
+    "handler_end",
+    "function_version",
+    "init_duration_ms",
+    "init_start",
+    "init_end",
+    "error",
+    "error_cause",
+)
+# The fields each adapter can fill (tests/analysis check every adapter against this). Merging
+# only looks where a value can be: merging is the analysis' hottest loop.
+PROVIDES: dict[Source, frozenset[str]] = {
+    _OUT: frozenset(
+        (*_HANDLER_FIELDS, "state_machine", "execution", "iteration", "function_name", "qualifier")
+    ),
+    _HIS: frozenset(
+        (
+            *_HANDLER_FIELDS,
+            "state_machine",
+            "execution",
+            "iteration",
+            "function_name",
+            "qualifier",
+            "scheduled_at",
+            "started_at",
+            "ended_at",
+            "trace_id",
+        )
+    ),
+    _XRAY: frozenset(
+        (
+            "state_machine",
+            "trace_id",
+            "function_name",
+            "qualifier",
+            "request_id",
+            "started_at",
+            "ended_at",
+            "error",
+            "first_invocation",
+            "xray_initialization",
+            "init_start",
+            "init_end",
+            "init_duration_ms",
+            "handler_start",
+            "handler_end",
+        )
+    ),
+    _LOGS: frozenset(
+        (
+            "request_id",
+            "duration_ms",
+            "billed_duration_ms",
+            "memory_mb",
+            "max_memory_used_mb",
+            "init_duration_ms",
+            "log_stream",
+            "function_version",
+            "function_name",
+            "reported_at",
+            "trace_id",
+            "init_type",
+        )
+    ),
+}
+_Plan = tuple[tuple[str, tuple[tuple[Source, int], ...]], ...]
+_PLANS: dict[frozenset[Source], _Plan] = {}
+_GETTERS = {
+    source: attrgetter(*sorted(names)) for source, names in PROVIDES.items()
+}  # C-level: one call reads all the fields a source fills
+_POSITIONS = {
+    source: {name: i for i, name in enumerate(sorted(names))} for source, names in PROVIDES.items()
+}
+
+
+def _plan(present: frozenset[Source]) -> _Plan:
+    """For each field, where to look (source, position in its getter's tuple), in order."""
+    plan = _PLANS.get(present)
+    if plan is None:
+        caller_saw_it = _HIS in present or _OUT in present
+        steps = []
+        for name, order in _MERGED_FIELDS:
+            if caller_saw_it and name in _CALLER_VERDICT:
+                order = (_HIS, _OUT)
+            where = tuple(
+                (source, _POSITIONS[source][name])
+                for source in order
+                if source in present and name in PROVIDES[source]
+            )
+            if where:
+                steps.append((name, where))
+        plan = _PLANS[present] = tuple(steps)
+    return plan
+
+
 _TIME_MATCH_SECONDS = 0.5
 
 
@@ -92,18 +194,15 @@ def _merge(records: Sequence[Invocation]) -> Joined:
         # a copy: classification writes to the merged record, never to an adapter's output
         only = records[0]
         return Joined(replace(only, sources=set(only.sources)), by_source)
-    merged = Invocation()
-    caller_saw_it = _HIS in by_source or _OUT in by_source
-    for name, order in _MERGED_FIELDS:
-        if caller_saw_it and name in _CALLER_VERDICT:
-            order = (_HIS, _OUT)
-        for source in order:
-            candidate = by_source.get(source)
-            if candidate is not None:
-                value = getattr(candidate, name)
-                if value is not None:
-                    setattr(merged, name, value)
-                    break
+    values = {source: _GETTERS[source](record) for source, record in by_source.items()}
+    merged_fields: dict[str, object] = {}
+    for name, where in _plan(frozenset(by_source)):
+        for source, position in where:
+            value = values[source][position]
+            if value is not None:
+                merged_fields[name] = value
+                break
+    merged = Invocation(**merged_fields)  # type: ignore[arg-type]
     merged.retries = max(r.retries for r in records)
     merged.throttles = max(r.throttles for r in records)
     merged.sources = set().union(*(r.sources for r in records))

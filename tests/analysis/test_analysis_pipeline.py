@@ -358,3 +358,22 @@ def test_an_xray_error_flag_does_not_fail_an_item_step_functions_saw_succeed() -
     assert analysis.runs[0].errors == 0
     xray_only = analyze([SourceBatch(Source.XRAY, tuple(traces))])
     assert xray_only.runs[0].errors == 1  # without the caller's view, X-Ray's word stands
+
+
+def test_every_field_an_adapter_fills_is_one_the_join_reads() -> None:
+    """The join only looks where PROVIDES says a source has values: a field an adapter fills
+    that is missing there would be dropped silently."""
+    from dataclasses import fields as dataclass_fields
+
+    from pclab.analysis.join import PROVIDES
+
+    run = _pc_run(items=6, provisioned=2, map_limit=6, throttle_every=3, fail_items=(4,))
+    for batch in _batches(run):
+        filled = {
+            f.name
+            for inv in batch.invocations
+            for f in dataclass_fields(inv)
+            if getattr(inv, f.name) is not None
+            and f.name not in {"sources", "retries", "throttles", "cold", "served_by_pc"}
+        }
+        assert filled <= PROVIDES[batch.source], filled - PROVIDES[batch.source]

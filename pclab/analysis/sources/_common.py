@@ -55,33 +55,44 @@ def epoch_seconds(value: Any) -> float | None:
     Numbers above 1e11 are taken as milliseconds: no AWS timestamp in seconds is that large before
     the year 5000, and no millisecond timestamp is that small after 1973.
     """
+    kind = type(value)
+    if kind is float or kind is int:  # the common cases first: this runs once per timestamp
+        number = float(value)
+        return number / 1000.0 if number > 1e11 else number
+    if kind is str:
+        return _text_seconds(value)
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        stamp: float = value.timestamp()
-        return stamp
+        return _datetime_seconds(value)
     if isinstance(value, (int, float)):
-        number = float(value)
-        return number / 1000.0 if number > 1e11 else number
+        return epoch_seconds(float(value))
     if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        if "-" in text[1:] or "T" in text:  # ISO 8601 (a leading "-" would be a number)
-            try:
-                parsed = datetime.fromisoformat(
-                    text[:-1] + "+00:00" if text.endswith("Z") else text
-                )
-            except ValueError:
-                return None
-            return epoch_seconds(parsed)
+        return _text_seconds(str(value))
+    return None
+
+
+def _datetime_seconds(value: datetime) -> float:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    stamp: float = value.timestamp()
+    return stamp
+
+
+def _text_seconds(value: str) -> float | None:
+    text = value.strip()
+    if not text:
+        return None
+    if "T" in text or "-" in text[1:]:  # ISO 8601 (a leading "-" would be a number)
         try:
-            return epoch_seconds(float(text))
+            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] == "Z" else text)
         except ValueError:
             return None
-    return None
+        return _datetime_seconds(parsed)
+    try:
+        return epoch_seconds(float(text))
+    except ValueError:
+        return None
 
 
 def as_float(value: Any) -> float | None:
