@@ -35,11 +35,17 @@ read)::
         document: Mapping | Sequence[Any] | str) -> list[Invocation]
         # FilterLogEvents/GetLogEvents reply, plain text lines, or JSON-format log records
     pclab.analysis.pipeline.analyze(
-        batches: Sequence[SourceBatch], configs: Sequence[RunConfig] = ()) -> Analysis
+        batches: Sequence[SourceBatch], configs: Sequence[RunConfig] = (), *,
+        default_memory_mb: int | None = None) -> Analysis
         # join + classify + statistics + cost; wrap each adapter's list in a SourceBatch and say
-        # (provided=False, note=...) which sources are missing and why
+        # (provided=False, note=...) which sources are missing and why. A RunConfig applies to
+        # the run of its name, else to the run whose function is its function_name (or name).
+    pclab.analysis.offline.analyze_files(
+        files: Mapping[Source, Sequence[Path]], *, provisioned_concurrency: Sequence[str] = (),
+        memory_mb: int | None = None) -> Analysis      # `pclab analyze`; raises InputFileError
     pclab.report.write_report(
         analysis: Analysis, out_dir: Path, *, charts: bool = True) -> ReportFiles
+        # report.json always; report.html + PNGs with charts=True (matplotlib imported lazily)
     pclab.report.table.render_table(analysis: Analysis, console: rich.console.Console) -> None
 """
 

@@ -594,3 +594,18 @@ def test_logs_without_report_lines_are_empty_but_not_an_error() -> None:
         parse_logs({"Traces": []})
     with pytest.raises(SourceFormatError, match="no 'message'"):
         parse_logs({"events": [{"timestamp": 1}]})
+
+
+def test_non_finite_numbers_are_read_as_absent() -> None:
+    """Python's json accepts NaN and Infinity; report.json (strict JSON) must never see them."""
+    trace = _trace(False, streamed=False)
+    for segment in trace["Segments"]:
+        segment["Document"] = segment["Document"].replace(
+            '"start_time": 1764000000.0,', '"start_time": NaN,'
+        )
+    (inv,) = parse_traces(json.dumps({"Traces": [trace]}))
+    assert inv.started_at is None and inv.caller_latency_s is None
+    (out,) = parse_execution_output(
+        '{"results": [{"id": 1, "req": "r", "start": Infinity, "end": 5}]}'
+    )
+    assert out.handler_start is None and out.handler_end == 5.0

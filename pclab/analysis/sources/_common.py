@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -58,6 +59,8 @@ def epoch_seconds(value: Any) -> float | None:
     kind = type(value)
     if kind is float or kind is int:  # the common cases first: this runs once per timestamp
         number = float(value)
+        if not math.isfinite(number):  # Python's json reads NaN and Infinity
+            return None
         return number / 1000.0 if number > 1e11 else number
     if kind is str:
         return _text_seconds(value)
@@ -96,15 +99,15 @@ def _text_seconds(value: str) -> float | None:
 
 
 def as_float(value: Any) -> float | None:
+    """A finite number, or None (Python's json reads NaN and Infinity; report.json may not)."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, (int, float, str)):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             return None
+        return number if math.isfinite(number) else None
     return None
 
 
