@@ -62,6 +62,8 @@ class LambdaApi:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
+            self.control.reset()  # moto forgets its functions: the control plane must too
         service, region = _credential_scope(environ)
         if service == "lambda":
             for pattern, kind in _ROUTES:

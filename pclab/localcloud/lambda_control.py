@@ -467,6 +467,16 @@ class LambdaControlPlane:
             if self._layer is not None:
                 self._layer.delete_function(name)
 
+    def reset(self) -> None:
+        """moto's state was reset (POST /moto-api/reset): forget ours and stop every environment."""
+        with self._lock:
+            names = {name for _, name in [*self._reserved, *self._pc]}
+            self._reserved.clear()
+            self._pc.clear()
+            if self._layer is not None:
+                for name in sorted(names):
+                    self._layer.delete_function(name)
+
     # ----------------------------------------------------------------- the invocation seam
     def invoke(
         self,

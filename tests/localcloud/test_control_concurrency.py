@@ -261,3 +261,17 @@ def test_deleting_the_function_removes_its_configs(cloud: Cloud) -> None:
     assert error_of(lambda: lam.list_provisioned_concurrency_configs(FunctionName=fn.name))[1] == (
         "ResourceNotFoundException"
     )
+
+
+def test_moto_reset_also_resets_the_control_plane(cloud: Cloud) -> None:
+    import urllib.request
+
+    fn = make_function(cloud)
+    lam = cloud.client("lambda")
+    lam.put_function_concurrency(FunctionName=fn.name, ReservedConcurrentExecutions=300)
+    assert cloud.control.unreserved(REGION) <= 700
+    request = urllib.request.Request(f"{cloud.url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    assert cloud.control.unreserved(REGION) == 1000
+    assert lam.get_account_settings()["AccountUsage"]["FunctionCount"] == 0
