@@ -1,0 +1,140 @@
+"""End to end through the real local cloud: `pclab demo` with scaled-down delays.
+
+Everything real: the local cloud as its own process, the two shell scripts with the real SAM CLI,
+the real handler in real Lambda environments, moto's Step Functions interpreter, X-Ray over UDP,
+and the runner over HTTP. Asserts what the sample promises, at 1 s init and 0.5 s work:
+the reserved function's first wave is cold (one cold start per environment the Map needs), the
+PC alias serves everything warm, a cold call costs about init + work, a warm one about work.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PCLAB = [sys.executable, "-m", "pclab.cli"]
+INIT_S = 1.0
+WORK_S = 0.5
+WAVE = 4  # MapMaxConcurrency: environments the reserved run needs, and the PC it is given
+ITEMS = 12
+# What the local cloud may add to a call on top of the handler's own time: process start before
+# the init (cold only), HTTP, the interpreter's bookkeeping. Measured about 1 s cold, 10 ms warm.
+COLD_OVERHEAD_S = 1.5
+WARM_OVERHEAD_S = 0.3
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def port_answers(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """One scaled-down `pclab demo` (about a minute) shared by the tests below."""
+    out = tmp_path_factory.mktemp("demo") / "report"
+    port = free_port()
+    command = [
+        *PCLAB,
+        "demo",
+        "--out", str(out),
+        "--port", str(port),
+        "--items", str(ITEMS),
+        "--source-wait", "20",
+        "--parameter-overrides",
+        f"ColdStartDelaySeconds={INIT_S:g}",
+        f"FunctionDurationSeconds={WORK_S:g}",
+        f"ProvisionedConcurrency={WAVE}",
+        f"MapMaxConcurrency={WAVE}",
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=400, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not port_answers(port), "the demo left its local cloud running"
+    assert "Cold starts" in done.stdout  # the table was printed
+    report = json.loads((out / "report.json").read_text())
+    reserved, provisioned = report["runs"]
+    return out, reserved, provisioned
+
+
+@pytest.mark.slow
+def test_demo_tells_the_samples_story_at_small_scale(
+    demo: tuple[Path, dict[str, Any], dict[str, Any]],
+) -> None:
+    out, reserved, provisioned = demo
+    assert reserved["name"].startswith("BaseConcurrencyTestStateMachine")
+    assert provisioned["name"].startswith("ProvisionedConcurrencyTestStateMachine")
+    for run in (reserved, provisioned):
+        assert run["invocations"] == ITEMS
+        assert run["errors"] == 0
+        assert {c["source"]: c["seen"] for c in run["coverage"]} == {
+            "execution-output": ITEMS,
+            "execution-history": ITEMS,
+            "xray": ITEMS,
+            "logs": ITEMS,
+        }
+    # reserved: one cold start per environment, every later call warm in one of them
+    assert reserved["cold_starts"] == WAVE
+    assert reserved["environments"] == WAVE
+    assert reserved["served_by_pc"] == 0
+    # provisioned: nobody waited for an init, PC served every call
+    assert provisioned["cold_starts"] == 0
+    assert provisioned["served_by_pc"] == ITEMS
+    assert provisioned["spillover"] == 0
+    assert provisioned["provisioned_concurrency"] == WAVE
+
+    # a cold call costs at least init + work, and at least an init more than a warm call
+    cold = latency(reserved, "caller_cold")
+    assert cold["count"] == WAVE
+    assert cold["p50"] >= INIT_S + WORK_S
+    init = latency(reserved, "init")
+    assert INIT_S <= init["p50"] <= INIT_S + 0.5
+    for run in (reserved, provisioned):
+        warm = latency(run, "caller_warm")
+        assert WORK_S <= warm["p50"] <= WORK_S + WARM_OVERHEAD_S
+        assert cold["p50"] - warm["p50"] >= INIT_S
+    assert latency(provisioned, "caller")["max"] < INIT_S + WORK_S  # no call waited for an init
+
+    # the raw documents `pclab analyze` re-reads are there, per state machine and per function
+    for run in (reserved, provisioned):
+        folder = out / "raw" / run["name"]
+        assert {p.name for p in folder.iterdir()} == {
+            "describe-execution.json",
+            "history.json",
+            "traces.json",
+        }
+        assert (out / "raw" / run["function_name"] / "report-lines.json").is_file()
+    assert (out / "report.html").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="local cloud: the first cold start of a function version waits ~4.8 s before its "
+    "init (the code zip is unpacked then, not at deploy); reported in issue 5's note",
+)
+def test_cold_calls_cost_about_init_plus_work(
+    demo: tuple[Path, dict[str, Any], dict[str, Any]],
+) -> None:
+    _, reserved, _ = demo
+    cold = latency(reserved, "caller_cold")
+    assert cold["p50"] <= INIT_S + WORK_S + COLD_OVERHEAD_S
+
+
+def latency(run: dict[str, Any], kind: str) -> dict[str, Any]:
+    stats: dict[str, Any] = run["latency_s"][kind]
+    return stats
