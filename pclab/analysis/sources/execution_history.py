@@ -69,7 +69,7 @@ def _details(event: Mapping[str, Any]) -> Mapping[str, Any]:
     return details if is_mapping(details) else {}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Attempt:
     scheduled: float | None = None
     started: float | None = None
@@ -83,7 +83,7 @@ class _Attempt:
     legacy: bool = False  # LambdaFunction* events: the output is the bare payload
 
 
-@dataclass
+@dataclass(slots=True)
 class _Visit:
     iteration_event: int | None
     entered_input: Any = None
@@ -163,12 +163,11 @@ def parse_execution_history(
     events = _events(document)
     # event id -> (its TaskStateEntered, its MapIterationStarted, its latest TaskScheduled)
     owner: dict[int, tuple[int | None, int | None, int | None]] = {}
-    by_id: dict[int, Mapping[str, Any]] = {}
+    iteration_index: dict[int, int | None] = {}  # MapIterationStarted id -> its index
     visits: dict[int | tuple[str, int], _Visit] = {}
     nobody: tuple[int | None, int | None, int | None] = (None, None, None)
     for event in events:
         event_id = int(event["id"])
-        by_id[event_id] = event
         kind = event["type"]
         previous = event.get("previousEventId")
         visit_id, iteration_id, scheduled_id = (
@@ -177,6 +176,8 @@ def parse_execution_history(
         if kind == "MapIterationStarted":
             # a new iteration starts outside any task visit
             visit_id, iteration_id, scheduled_id = None, event_id, None
+            index = _details(event).get("index")
+            iteration_index[event_id] = index if isinstance(index, int) else None
         elif kind == "TaskStateEntered":
             visit_id = event_id
             visits[event_id] = _Visit(iteration_id, _details(event).get("input"))
@@ -208,7 +209,7 @@ def parse_execution_history(
     finals = [visit.attempts[-1] for visit in lambda_visits]
     _parse_in_one_go((a for a in finals if a.succeeded), "output")
     _parse_in_one_go((visit.attempts[0] for visit in lambda_visits), "parameters")
-    invocations = [_invocation(v, by_id, state_machine, execution) for v in lambda_visits]
+    invocations = [_invocation(v, iteration_index, state_machine, execution) for v in lambda_visits]
     invocations.sort(key=lambda inv: inv.scheduled_at or 0.0)
     return invocations
 
@@ -271,7 +272,7 @@ def _apply(visit: _Visit, kind: str, event: Mapping[str, Any]) -> None:
 
 def _invocation(
     visit: _Visit,
-    by_id: Mapping[int, Mapping[str, Any]],
+    iteration_index: Mapping[int, int | None],
     state_machine: str | None,
     execution: str | None,
 ) -> Invocation:
@@ -285,9 +286,7 @@ def _invocation(
         throttles=sum(1 for a in attempts if a.error == THROTTLE_ERROR),
     )
     if visit.iteration_event is not None:
-        iteration = by_id[visit.iteration_event]
-        index = _details(iteration).get("index")
-        inv.iteration = int(index) if isinstance(index, int) else None
+        inv.iteration = iteration_index.get(visit.iteration_event)
     first = attempts[0]
     inv.scheduled_at = first.scheduled
     inv.started_at = final.started if final.started is not None else final.scheduled
