@@ -17,8 +17,10 @@ Protocol on the SOCK_SEQPACKET socket FD (one JSON object per message):
 When the socket closes (the manager is gone), every child's process group is killed.
 """
 
-# --- what the runtime imports (stdlib and awslambdaric's pure-Python parts), nothing else ---------
+# What the runtime imports (stdlib and awslambdaric's pure-Python parts) plus this server's own
+# needs; never a function's dependencies.
 import contextlib
+import ctypes  # our own machinery: PR_SET_PDEATHSIG in each child
 import decimal  # noqa: F401
 import enum  # noqa: F401
 import http.client  # noqa: F401
@@ -44,6 +46,19 @@ import awslambdaric.lambda_runtime_log_utils
 import awslambdaric.lambda_runtime_marshaller  # noqa: F401
 
 _BASE_PATH = [p for p in sys.path[1:]]  # without this script's own directory
+_SERVER_PID = os.getpid()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """If this fork server is killed outright, its environments must not live on as orphans."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _child(ctl: socket.socket, wake_r: int, wake_w: int, req: dict[str, Any], out_fd: int) -> None:
@@ -51,6 +66,7 @@ def _child(ctl: socket.socket, wake_r: int, wake_w: int, req: dict[str, Any], ou
     code = 1
     try:
         os.setsid()  # own session and process group: Ctrl-C on the cloud never reaches it
+        _die_with_parent(_SERVER_PID)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

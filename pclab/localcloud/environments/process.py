@@ -114,32 +114,56 @@ class ForkServerError(RuntimeError):
 
 
 class ForkServerLauncher:
-    """Talks to one ``_forkserver.py`` process over a SOCK_SEQPACKET socket pair."""
+    """Talks to a ``_forkserver.py`` process over a SOCK_SEQPACKET socket pair.
+
+    If the server dies (killed from outside), its children die with it (PR_SET_PDEATHSIG), their
+    owners hear of it as a SIGKILL, and the next launch starts a new server.
+    """
 
     def __init__(self, loop_thread: EventLoopThread, python: str = sys.executable) -> None:
         self._loop_thread = loop_thread
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._sock = ours
-        self._proc = subprocess.Popen(
-            [python, str(_FORKSERVER_SCRIPT), str(theirs.fileno())],
-            pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C on the terminal must not reach it either
-        )
-        theirs.close()
+        self._python = python
         self._send_lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._tokens = itertools.count(1)
         self._pending: dict[int, concurrent.futures.Future[int]] = {}
         self._pending_exit: dict[int, ExitCallback] = {}
         self._on_exit: dict[int, ExitCallback] = {}
         self._children: set[int] = set()
         self._closed = False
-        self._sock.setblocking(False)
-        loop_thread.call(loop_thread.loop.add_reader, self._sock.fileno(), self._readable)
+        self._sock: socket.socket | None = None
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._ensure_server()
+
+    def _ensure_server(self) -> socket.socket:
+        with self._start_lock:
+            if self._closed:
+                raise ForkServerError("the fork server is closed")
+            if self._sock is not None:
+                return self._sock
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            proc = subprocess.Popen(
+                [self._python, str(_FORKSERVER_SCRIPT), str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C on the terminal must not reach it either
+            )
+            theirs.close()
+            ours.setblocking(False)
+            self._procs = [p for p in self._procs if p.poll() is None] + [proc]
+            self._sock = ours
+            self._loop_thread.call(
+                self._loop_thread.loop.add_reader, ours.fileno(), self._readable, ours
+            )
+            return ours
+
+    @property
+    def server_pid(self) -> int | None:
+        alive = [p for p in self._procs if p.poll() is None]
+        return alive[-1].pid if alive else None
 
     def launch(self, spec: LaunchSpec, out_fd: int, on_exit: ExitCallback) -> int:
-        if self._closed:
-            raise ForkServerError("the fork server is closed")
+        sock = self._ensure_server()
         token = next(self._tokens)
         fut: concurrent.futures.Future[int] = concurrent.futures.Future()
         self._pending[token] = fut
@@ -159,29 +183,34 @@ class ForkServerLauncher:
         ).encode()
         # The socket stays non-blocking: the loop thread reads it at the same time, and a blocking
         # mode set here would let its recv() hang the whole loop.
-        with self._send_lock:
-            while True:
-                try:
-                    socket.send_fds(self._sock, [msg], [out_fd])
-                    break
-                except BlockingIOError:
-                    select.select([], [self._sock], [], 1.0)
+        try:
+            with self._send_lock:
+                while True:
+                    try:
+                        socket.send_fds(sock, [msg], [out_fd])
+                        break
+                    except BlockingIOError:
+                        select.select([], [sock], [], 1.0)
+        except OSError as exc:
+            self._pending.pop(token, None)
+            self._pending_exit.pop(token, None)
+            raise ForkServerError(f"the fork server is gone: {exc}") from exc
         try:
             return fut.result(timeout=30)
         except concurrent.futures.TimeoutError as exc:
             raise ForkServerError("the fork server did not answer within 30 s") from exc
 
-    def _readable(self) -> None:
+    def _readable(self, sock: socket.socket) -> None:
         """Loop thread: fork replies and child exits, in the order the server sent them."""
         while True:
             try:
-                data = self._sock.recv(65536, socket.MSG_DONTWAIT)
+                data = sock.recv(65536, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return
             except OSError:
                 data = b""
             if not data:
-                self._server_gone()
+                self._server_gone(sock)
                 return
             self._handle(json.loads(data))
 
@@ -207,32 +236,42 @@ class ForkServerLauncher:
         else:
             fut.set_exception(ForkServerError(str(msg.get("error"))))
 
-    def _server_gone(self) -> None:
-        self._loop_thread.loop.remove_reader(self._sock.fileno())
-        self._closed = True
+    def _server_gone(self, sock: socket.socket) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self._loop_thread.loop.remove_reader(sock.fileno())
+        sock.close()
+        if self._sock is sock:
+            self._sock = None  # the next launch starts a new server
         for fut in self._pending.values():
             fut.set_exception(ForkServerError("the fork server exited"))
         self._pending.clear()
-        # Its children were killed by it (or will be by close()); tell their owners.
+        self._pending_exit.clear()
+        # Its children die with it (or were killed by it); tell their owners.
         for pid, cb in list(self._on_exit.items()):
             kill_group(pid)
             cb(-signal.SIGKILL)
         self._on_exit.clear()
+        self._children.clear()
 
     def close(self) -> None:
         """Kill every child group, stop the server and reap it."""
+        with self._start_lock:
+            self._closed = True
+            sock, self._sock = self._sock, None
         for pid in list(self._children):
             kill_group(pid)
-        self._closed = True
-        with contextlib.suppress(Exception):  # the loop may already be stopped
-            self._loop_thread.call(self._detach)
-        self._sock.close()  # the server sees EOF, kills and reaps any child left, exits
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        if sock is not None:
 
-    def _detach(self) -> None:
-        with contextlib.suppress(ValueError, OSError):
-            self._loop_thread.loop.remove_reader(self._sock.fileno())
+            def detach() -> None:
+                with contextlib.suppress(ValueError, OSError):
+                    self._loop_thread.loop.remove_reader(sock.fileno())
+
+            with contextlib.suppress(Exception):  # the loop may already be stopped
+                self._loop_thread.call(detach)
+            sock.close()  # the server sees EOF, kills and reaps any child left, exits
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

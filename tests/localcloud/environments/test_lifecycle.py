@@ -303,3 +303,23 @@ def test_an_environment_that_cannot_start_is_a_service_error_with_nothing_left(
     assert (stats.environments, stats.inflight) == (0, 0)
     time.sleep(0.2)
     assert len(os.listdir("/proc/self/fd")) <= open_before, "no port or pipe left open"
+
+
+def test_environments_die_with_a_killed_fork_server_and_a_new_one_takes_over(
+    manager: EnvironmentManager,
+) -> None:
+    spec = make_spec("orphans", init_delay=0, work=0)
+    invoke_many(manager, spec, [{"id": i, "sleep": 0.3} for i in range(3)])
+    pids = manager.environment_pids("orphans")
+    assert len(pids) == 3
+    server = manager._ctx.launcher.server_pid  # type: ignore[attr-defined]
+    with ThreadPoolExecutor(1) as pool:
+        busy = pool.submit(invoke, manager, spec, {"id": 4, "sleep": 5})
+        time.sleep(0.3)
+        os.kill(server, signal.SIGKILL)
+        died = busy.result(timeout=5)
+    assert json.loads(died.payload)["errorType"] == "Runtime.ExitError"
+    assert_gone(pids, timeout=5)  # no orphans
+    after = body(invoke(manager, spec, {"id": 9}))
+    assert after["first"] is True
+    assert manager._ctx.launcher.server_pid not in (None, server)  # type: ignore[attr-defined]
