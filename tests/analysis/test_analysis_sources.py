@@ -609,3 +609,29 @@ def test_non_finite_numbers_are_read_as_absent() -> None:
         '{"results": [{"id": 1, "req": "r", "start": Infinity, "end": 5}]}'
     )
     assert out.handler_start is None and out.handler_end == 5.0
+
+
+def test_history_timeouts_and_non_lambda_tasks() -> None:
+    def event(i: int, prev: int, kind: str, **details: Any) -> dict[str, Any]:
+        key = kind[0].lower() + kind[1:] + "EventDetails"
+        return {
+            "id": i,
+            "previousEventId": prev,
+            "timestamp": 100.0 + i,
+            "type": kind,
+            key: details,
+        }
+
+    lambda_task = {"resourceType": "lambda", "resource": "invoke"}
+    sns_task = {"resourceType": "sns", "resource": "publish"}
+    events = [
+        event(1, 0, "TaskStateEntered", name="Call", input='{"item": {"id": 3}}'),
+        event(2, 1, "TaskScheduled", parameters=json.dumps({"FunctionName": ALIAS}), **lambda_task),
+        event(3, 2, "TaskStarted", **lambda_task),
+        event(4, 3, "TaskTimedOut", **lambda_task),  # no error given: States.Timeout
+        event(5, 4, "TaskStateEntered", name="Notify", input="{}"),
+        event(6, 5, "TaskScheduled", parameters="{}", **sns_task),
+        event(7, 6, "TaskSucceeded", output="{}", **sns_task),
+    ]
+    (inv,) = parse_execution_history({"events": events})
+    assert (inv.item_id, inv.error, inv.caller_latency_s) == ("3", "States.Timeout", 1.0)
