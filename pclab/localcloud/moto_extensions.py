@@ -40,6 +40,7 @@ What the patches add, and why moto needs them (see FACTS.md):
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -374,12 +375,14 @@ def _make_models() -> list[type]:
         ) -> Any:
             from moto.awslambda.models import LambdaFunction
 
+            applied = copy.deepcopy(cloudformation_json["Properties"])
             properties = cloudformation_json["Properties"]
             reserved = properties.pop("ReservedConcurrentExecutions", None)
             fn = LambdaFunction.create_from_cloudformation_json(
                 resource_name, cloudformation_json, account_id, region_name, **kwargs
             )
             _apply_function_extras(fn, properties, reserved, region_name)
+            fn.pclab_applied_properties = applied  # type: ignore[attr-defined]
             return fn
 
         @classmethod
@@ -393,12 +396,16 @@ def _make_models() -> list[type]:
         ) -> Any:
             from moto.awslambda.models import LambdaFunction
 
+            applied = copy.deepcopy(cloudformation_json["Properties"])
+            if getattr(original_resource, "pclab_applied_properties", None) == applied:
+                return original_resource  # already applied (see _bring_function_up_to_date)
             properties = cloudformation_json["Properties"]
             reserved = properties.pop("ReservedConcurrentExecutions", None)
             fn = LambdaFunction.update_from_cloudformation_json(
                 original_resource, new_resource_name, cloudformation_json, account_id, region_name
             )
             _apply_function_extras(fn, properties, reserved, region_name, updating=True)
+            fn.pclab_applied_properties = applied  # type: ignore[attr-defined]
             return fn
 
         @classmethod
@@ -434,6 +441,7 @@ def _make_models() -> list[type]:
         ) -> Any:
             properties = cloudformation_json["Properties"]
             name = _function_name(properties["FunctionName"])
+            _bring_function_up_to_date(kwargs.get("StackId"), name, account_id, region_name)
             backend = _lambda_backend(account_id, region_name)
             fn = backend.publish_version(name, properties.get("Description", ""))
             version = str(fn.version)
@@ -468,6 +476,11 @@ def _make_models() -> list[type]:
             account_id: str,
             region_name: str,
         ) -> None:
+            # SAM marks its versions Retain: CloudFormation keeps them when an update replaces
+            # them (moto's ResourceMap.update would delete them, and the next publish would
+            # reuse the number). They go when their function is deleted.
+            if cloudformation_json.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate"):
+                return
             # resource_name is the version ARN (physical id)
             name = _function_name(resource_name)
             version = resource_name.rsplit(":", 1)[-1]
@@ -656,6 +669,44 @@ def _make_models() -> list[type]:
                 _sfn_backend(account_id, region_name).delete_state_machine(resource_name)
 
     return [CfnLambdaFunction, CfnLambdaVersion, CfnLambdaAlias, CfnStateMachine]
+
+
+def _bring_function_up_to_date(
+    stack_id: str | None, function_name: str, account_id: str, region: str
+) -> None:
+    """Apply a pending update of the function before publishing a version of it.
+
+    CloudFormation orders an update by dependencies: a new ``AWS::Lambda::Version`` (SAM adds one
+    per code change) is published after its function got the new code. moto's
+    ``ResourceMap.update`` creates added resources before it modifies changed ones, which would
+    publish the old code. Relies on ``cloudformation_backends[..].stacks``,
+    ``ResourceMap._parsed_resources`` / ``_resource_json_map`` and ``parsing.parse_resource``.
+    """
+    if not stack_id:
+        return
+    from moto.awslambda.models import LambdaFunction
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.cloudformation.parsing import parse_resource
+
+    stack = cloudformation_backends[account_id][region].stacks.get(stack_id)
+    if stack is None:
+        return
+    resource_map = stack.resource_map
+    for logical_id, resource in list(resource_map._parsed_resources.items()):
+        if not isinstance(resource, LambdaFunction) or resource.function_name != function_name:
+            continue
+        resource_json = resource_map._resource_json_map.get(logical_id)
+        if resource_json is None:
+            return
+        parsed = parse_resource(copy.deepcopy(resource_json), resource_map)
+        if parsed is None:
+            return
+        model, cleaned, _ = parsed
+        if getattr(resource, "pclab_applied_properties", None) != cleaned["Properties"]:
+            model.update_from_cloudformation_json(
+                resource, function_name, cleaned, account_id, region
+            )
+        return
 
 
 def _apply_function_extras(

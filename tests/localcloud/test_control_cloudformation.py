@@ -295,3 +295,36 @@ def test_parameter_constraints_are_checked(
         deploy(artifacts, stack_name, template, {name: value})
     expected = message.replace("'ProvisionedConcurrency'", f"'{name}'")
     assert caught.value.response["Error"]["Message"] == expected
+
+
+def test_new_code_moves_the_alias_and_its_provisioned_pool(
+    artifacts: Cloud, stack_name: str
+) -> None:
+    artifacts.client("s3").put_object(
+        Bucket=BUCKET,
+        Key="code2.zip",
+        Body=handler_zip("def handler(event, context):\n    return 2\n"),
+    )
+    layer = RecordingLayer()
+    artifacts.control.attach_execution_layer(layer)
+    try:
+        deploy(artifacts, stack_name, sam_template())
+        cfn = artifacts.client("cloudformation")
+        assert wait_stack(cfn, stack_name)["StackStatus"] == "CREATE_COMPLETE"
+        deploy(artifacts, stack_name, sam_template().replace("code.zip", "code2.zip"))
+        assert wait_stack(cfn, stack_name)["StackStatus"] == "UPDATE_COMPLETE"
+    finally:
+        artifacts.control.attach_execution_layer(None)
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cfn.describe_stacks(StackName=stack_name)["Stacks"][0]["Outputs"]
+    }
+    lam = artifacts.client("lambda")
+    alias = lam.get_alias(FunctionName=outputs["FunctionName"], Name="live")
+    assert alias["FunctionVersion"] == "2"
+    spec, count = layer.provisioned[(outputs["FunctionName"], "live")]
+    assert (spec.version, count) == ("2", 2)
+    pc = lam.get_provisioned_concurrency_config(
+        FunctionName=outputs["FunctionName"], Qualifier="live"
+    )
+    assert pc["RequestedProvisionedConcurrentExecutions"] == 2

@@ -79,6 +79,8 @@ READ_INTERNALS = [
     ("moto.cloudformation.parsing", "ResourceMap._delete_resource"),
     ("moto.cloudformation.parsing", "ResourceMap.delete"),
     ("moto.cloudformation.parsing", "get_references_from_template"),
+    ("moto.cloudformation.parsing", "parse_resource"),
+    ("moto.cloudformation.models", "cloudformation_backends"),
     ("moto.cloudformation.parsing", "get_model_list.cache_clear"),
     ("moto.cloudformation.parsing", "get_model_map.cache_clear"),
     ("moto.cloudformation.parsing", "get_name_type_map.cache_clear"),
