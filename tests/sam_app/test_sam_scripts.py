@@ -18,7 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ("sam-package.sh", "sam-deploy.sh", "sam-delete.sh")
-SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+# The only programs the scripts need besides sam: a PATH of just these keeps a sam installed on
+# this machine out of the tests.
+TOOLS = ("bash", "dirname", "basename", "cat")
 RECORDER = f"""#!{sys.executable}
 import json, os, sys
 with open(os.environ["SAM_RECORD"], "a") as record:
@@ -37,6 +39,12 @@ class Project:
             shutil.copy2(ROOT / name, root / name)
         shutil.copy2(ROOT / "scripts" / "sam-common.sh", root / "scripts" / "sam-common.sh")
         self.bin = root / "stand-in-bin"
+        self.tools = root / "tools"
+        self.tools.mkdir()
+        for tool in TOOLS:
+            found = shutil.which(tool)
+            assert found is not None, f"{tool} is needed to run the scripts"
+            (self.tools / tool).symlink_to(found)
         self.record = root / "sam-calls.jsonl"
         (root / "template.yaml").write_text("Transform: AWS::Serverless-2016-10-31\n")
         (root / "packaged.yaml").write_text("Resources: {}\n")
@@ -57,7 +65,7 @@ class Project:
             cwd=self.root,
             env={
                 **base,
-                "PATH": path or f"{self.bin}:{SYSTEM_PATH}",
+                "PATH": path or f"{self.bin}:{self.tools}",
                 "SAM_RECORD": str(self.record),
                 **env,
             },
@@ -74,7 +82,6 @@ class Project:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
-    assert shutil.which("sam", path=SYSTEM_PATH) is None, "a system-wide sam would hide the checks"
     project = Project(tmp_path)
     project.install_sam(project.bin)
     return project
@@ -179,7 +186,7 @@ def test_without_sam_anywhere_the_scripts_say_how_to_install_it(project: Project
         ("sam-deploy.sh", ["pclab-test", "packaged.yaml"]),
         ("sam-delete.sh", ["pclab-test"]),
     ]:
-        proc = project.run(script, *args, path=SYSTEM_PATH)
+        proc = project.run(script, *args, path=str(project.tools))
         assert proc.returncode == 127
         assert proc.stderr.strip() == (
             f"{script}: the AWS SAM CLI (sam) is not installed: run 'pip install aws-sam-cli', "
@@ -192,7 +199,7 @@ def test_the_projects_venv_sam_is_used_and_announced_when_sam_is_not_on_path(
     project: Project,
 ) -> None:
     venv_sam = project.install_sam(project.root / ".venv" / "bin")
-    proc = project.run("sam-delete.sh", "pclab-test", path=SYSTEM_PATH)
+    proc = project.run("sam-delete.sh", "pclab-test", path=str(project.tools))
     assert proc.returncode == 0, proc.stderr
     assert f"sam is not on PATH; using {venv_sam}" in proc.stderr
     assert project.calls() == [["delete", "--stack-name", "pclab-test", "--no-prompts"]]
@@ -200,7 +207,7 @@ def test_the_projects_venv_sam_is_used_and_announced_when_sam_is_not_on_path(
 
 def test_pclab_sam_chooses_the_cli_and_a_wrong_one_is_refused(project: Project) -> None:
     other = project.install_sam(project.root / "elsewhere", name="my-sam")
-    proc = project.run("sam-delete.sh", "pclab-test", path=SYSTEM_PATH, PCLAB_SAM=str(other))
+    proc = project.run("sam-delete.sh", "pclab-test", path=str(project.tools), PCLAB_SAM=str(other))
     assert proc.returncode == 0, proc.stderr
     assert len(project.calls()) == 1
     proc = project.run("sam-delete.sh", "pclab-test", PCLAB_SAM="/nope/sam")
