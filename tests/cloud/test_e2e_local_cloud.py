@@ -122,6 +122,28 @@ def test_demo_tells_the_samples_story_at_small_scale(
 
 
 @pytest.mark.slow
+def test_pclab_analyze_reaches_the_same_verdicts_from_the_saved_documents(
+    demo: tuple[Path, dict[str, Any], dict[str, Any]],
+) -> None:
+    """The raw files are what the AWS CLI saves: `pclab analyze` must re-read them as they are."""
+    out, reserved, provisioned = demo
+    command = [*PCLAB, "analyze", "--no-charts", "--out", str(out / "again")]
+    for run in (reserved, provisioned):
+        folder = out / "raw" / run["name"]
+        command += ["--execution-output", str(folder / "describe-execution.json")]
+        command += ["--execution-history", str(folder / "history.json")]
+        command += ["--xray", str(folder / "traces.json")]
+        command += ["--logs", str(out / "raw" / run["function_name"] / "report-lines.json")]
+    command += ["--provisioned-concurrency", f"{provisioned['name']}={WAVE}"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    again = {r["name"]: r for r in json.loads((out / "again" / "report.json").read_text())["runs"]}
+    for run in (reserved, provisioned):
+        for key in ("invocations", "cold_starts", "served_by_pc", "spillover", "environments"):
+            assert again[run["name"]][key] == run[key], key
+
+
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason="local cloud: the first cold start of a function version waits ~4.8 s before its "
