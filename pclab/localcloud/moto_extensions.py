@@ -72,10 +72,27 @@ PATCHED: list[tuple[str, str]] = []
 ORIGINALS: dict[tuple[str, str], Any] = {}
 
 
+def _dispatcher(original: Callable[..., Any], replacement: Callable[..., Any]) -> Any:
+    """Ours while a local cloud runs in this process, moto's own otherwise.
+
+    Patches are process-wide and cannot be taken back safely while moto is serving; this keeps
+    other in-process moto users (e.g. ``mock_aws`` in tests) on moto's behaviour once the local
+    cloud has stopped.
+    """
+
+    def dispatch(*args: Any, **kwargs: Any) -> Any:
+        chosen = replacement if _installed.get("active") else original
+        return chosen(*args, **kwargs)
+
+    dispatch.__name__ = getattr(replacement, "__name__", "dispatch")
+    dispatch.__doc__ = replacement.__doc__
+    return dispatch
+
+
 def _patch(owner: Any, name: str, replacement: Any) -> Any:
     """Replace ``owner.name`` and return the original (AttributeError at once if moto moved it)."""
     original = getattr(owner, name)
-    setattr(owner, name, replacement)
+    setattr(owner, name, _dispatcher(original, replacement))
     label = (
         f"{owner.__module__}.{owner.__qualname__}" if isinstance(owner, type) else owner.__name__
     )
@@ -1455,12 +1472,19 @@ def install(control_plane: LambdaControlPlane, telemetry: Any = None) -> None:
     with _install_lock:
         _installed["control_plane"] = control_plane
         _installed["telemetry"] = telemetry
+        _installed["active"] = True
         if _installed.get("done"):
             return
         _install_cloudformation()
         _install_lambda()
         _install_stepfunctions()
         _installed["done"] = True
+
+
+def deactivate() -> None:
+    """The local cloud stopped: patched moto functions behave as moto's own again."""
+    with _install_lock:
+        _installed["active"] = False
 
 
 def configure_moto() -> None:

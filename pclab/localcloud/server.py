@@ -182,7 +182,11 @@ class LocalCloud:
             self._thread.join(timeout=10)
             self._thread = None
         if self.control is not None:
+            from pclab.localcloud import moto_extensions
+
+            moto_extensions.deactivate()
             self.control.shutdown()
+            self.control.attach_execution_layer(None)
 
 
 def _warm_imports() -> None:

@@ -175,3 +175,20 @@ def test_moto_is_configured_to_execute_state_machines(cloud: Cloud) -> None:
 
     assert default_user_config["stepfunctions"] == {"execute_state_machine": True}
     assert isinstance(moto_extensions._sfn_backend(ACCOUNT, REGION), StepFunctionsParserBackend)
+
+
+def test_patches_act_only_while_a_local_cloud_runs() -> None:
+    calls: list[str] = []
+    dispatch = moto_extensions._dispatcher(
+        lambda: calls.append("moto"), lambda: calls.append("ours")
+    )
+    with moto_extensions._install_lock:
+        before = moto_extensions._installed.get("active")
+    try:
+        moto_extensions._installed["active"] = True
+        dispatch()
+        moto_extensions.deactivate()
+        dispatch()
+    finally:
+        moto_extensions._installed["active"] = before
+    assert calls == ["ours", "moto"]
