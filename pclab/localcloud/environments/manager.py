@@ -599,8 +599,10 @@ class EnvironmentManager:
                     if pool.status != "FAILED" and len(pool.envs) < pool.target:
                         pool.generation += 1
                         todo.append((fn.name, qualifier, pool.generation))
-        for name, qualifier, generation in todo:
-            self._allocate(name, qualifier, generation)
+        for name, qualifier, generation in todo:  # in the background: inits take their time
+            threading.Thread(
+                target=self._allocate, args=(name, qualifier, generation), daemon=True
+            ).start()
 
     # --- housekeeping -----------------------------------------------------------------------------
     def _reap_loop(self) -> None:

@@ -4,6 +4,8 @@ reserved caps and throttles, warm reuse. Small delays (init 0.4 s, work 0.3-0.5 
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from pclab.localcloud.environments import EnvironmentManager
 from pclab.localcloud.invocation import InvokeResult, LambdaServiceError
 
-from .conftest import make_spec
+from .conftest import MemorySink, assert_gone, make_spec
 from .helpers import body, invoke, invoke_many, wait_status
 
 pytestmark = pytest.mark.slow
@@ -161,8 +163,34 @@ def test_resizing_and_deleting_a_provisioned_pool(manager: EnvironmentManager) -
     assert manager.stats("resize").environments == 2
     pids = manager.environment_pids("resize")
     manager.delete_provisioned_concurrency("resize", "live")
-    from .conftest import assert_gone
-
     assert_gone(pids)
     assert invoke(manager, spec, {}, qualifier="live").function_error is None
     assert manager.stats("resize").provisioned_invocations == 0
+
+
+def test_a_provisioned_environment_that_dies_is_replaced(sink: MemorySink) -> None:
+    mgr = EnvironmentManager(sink, idle_timeout_seconds=1.0)  # housekeeping every 0.25 s
+    try:
+        spec = make_spec("heal", version="1", init_delay=0.1, work=0)
+        mgr.put_provisioned_concurrency(spec, "live", 2)
+        wait_status(mgr, "heal", "live", "READY", timeout=30)
+        before = mgr.environment_pids("heal")
+        os.killpg(before[0], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            now = mgr.environment_pids("heal")
+            if (
+                len(now) == 2
+                and before[0] not in now
+                and mgr.provisioned_status("heal", "live")[1] == 2
+            ):
+                break
+            time.sleep(0.05)
+        assert len(now) == 2 and before[0] not in now, (before, now)
+        assert mgr.provisioned_status("heal", "live") == ("READY", 2, None)
+        docs = [body(r) for r in invoke_many(mgr, spec, [{"id": 1}, {"id": 2}], qualifier="live")]
+        assert {d["initType"] for d in docs} == {"provisioned-concurrency"}
+    finally:
+        pids = mgr.environment_pids()
+        mgr.shutdown()
+        assert_gone(pids)
