@@ -150,6 +150,22 @@ class Invocation:
         return None
 
     @property
+    def overhead_s(self) -> float | None:
+        """Caller latency not spent in the handler or in an init the caller waited for."""
+        caller, handler = self.caller_latency_s, self.handler_latency_s
+        if caller is None or handler is None:
+            return None
+        init = 0.0
+        if self.cold:
+            if self.init_start is not None and self.init_end is not None:
+                init = self.init_end - self.init_start
+            elif self.init_duration_ms is not None:
+                init = self.init_duration_ms / 1000.0
+            else:
+                return None
+        return caller - handler - init
+
+    @property
     def busy_interval(self) -> tuple[float, float] | None:
         """When this call occupied an environment/concurrency slot: for overlap (peak concurrency).
 
@@ -296,6 +312,11 @@ class RunSummary:
     asked_concurrency: int | None  # items, capped by Map concurrency
     makespan_s: float | None  # first call start to last call end
     cost: CostBreakdown
+    # caller latency minus handler time minus the init waited for: what Lambda and Step
+    # Functions added around the code (cold ~ init + work + this)
+    overhead: LatencyStats = field(
+        default_factory=lambda: LatencyStats(0, None, None, None, None, None)
+    )
     notes: tuple[str, ...] = ()
 
 

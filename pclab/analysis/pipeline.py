@@ -272,5 +272,6 @@ def summarise(name: str, calls: Sequence[Invocation], config: RunConfig) -> RunS
         asked_concurrency=asked,
         makespan_s=span,
         cost=cost,
+        overhead=latency_stats(inv.overhead_s for inv in calls),
         notes=tuple(notes),
     )

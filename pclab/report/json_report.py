@@ -54,6 +54,7 @@ def _run(summary: RunSummary, analysis: Analysis) -> dict[str, Any]:
             "caller_warm": _latency(summary.latency_caller_warm),
             "handler": _latency(summary.latency_handler),
             "init": _latency(summary.init_duration),
+            "overhead": _latency(summary.overhead),
         },
         "concurrency": {"peak": summary.peak_concurrency, "asked": summary.asked_concurrency},
         "makespan_s": summary.makespan_s,
@@ -90,6 +91,7 @@ def _invocation(inv: Invocation) -> dict[str, Any]:
     record.update({name: getattr(inv, name) for name in _INVOCATION_FIELDS})
     record["caller_latency_s"] = inv.caller_latency_s
     record["handler_latency_s"] = inv.handler_latency_s
+    record["overhead_s"] = inv.overhead_s
     record["sources"] = sorted(str(s) for s in inv.sources)
     return record
 

@@ -94,6 +94,10 @@ def summary_rows(analysis: Analysis) -> list[tuple[str, list[str]]]:
     row("Handler only p50/p90/p99/max", [_percentiles(r.latency_handler) for r in runs])
     row("Init duration p50 (cold calls)", [seconds(r.init_duration.p50) for r in runs])
     row(
+        "Overhead p50 / max (caller - handler - init)",
+        [f"{seconds(r.overhead.p50)} / {seconds(r.overhead.max)}" for r in runs],
+    )
+    row(
         "Peak concurrency reached / asked",
         [
             f"{r.peak_concurrency} / {'?' if r.asked_concurrency is None else r.asked_concurrency}"

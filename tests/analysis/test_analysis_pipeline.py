@@ -63,6 +63,10 @@ def test_the_samples_story_cold_is_init_plus_work_warm_is_work_none_cold_with_pc
     assert reserved.latency_caller_warm.p50 == pytest.approx(3.03, abs=0.05)
     assert reserved.init_duration.p50 == pytest.approx(5.15, abs=0.15)
     assert (reserved.peak_concurrency, reserved.asked_concurrency) == (40, 40)
+    # cold = init + work + what the services add (a few tens of ms in the simulation)
+    overhead = reserved.overhead
+    assert overhead.p50 is not None and overhead.max is not None
+    assert 0 < overhead.p50 < 0.1 and overhead.max < 0.1
     assert reserved.environments == 40
     assert (provisioned.cold_starts, provisioned.served_by_pc, provisioned.spillover) == (0, 150, 0)
     assert provisioned.latency_caller.max == pytest.approx(3.05, abs=0.05)
