@@ -381,3 +381,36 @@ def test_every_field_an_adapter_fills_is_one_the_join_reads() -> None:
             and f.name not in {"sources", "retries", "throttles", "cold", "served_by_pc"}
         }
         assert filled <= PROVIDES[batch.source], filled - PROVIDES[batch.source]
+
+
+def test_a_run_without_calls_keeps_its_column_and_renders() -> None:
+    """An execution that failed before any call: the report still shows the run (and its PC
+    bill), next to the run that worked."""
+    from rich.console import Console
+
+    from pclab.report.table import render_table
+
+    base = synthetic.simulate(4, map_limit=4)
+    analysis = analyze(
+        _batches(base),
+        [
+            RunConfig(name=base.state_machine),
+            RunConfig(
+                name=PC_MACHINE,
+                function_name=PC_FUNCTION,
+                provisioned_concurrency=5,
+                memory_mb=1024,
+            ),
+        ],
+    )
+    empty = analysis.runs[1]
+    assert (empty.name, empty.invocations, empty.makespan_s, empty.peak_concurrency) == (
+        PC_MACHINE,
+        0,
+        None,
+        0,
+    )
+    assert empty.cost.pc_allocation_usd == pytest.approx(5 * 300 * PRICE_PC_GB_SECOND)
+    console = Console(record=True, width=200)
+    render_table(analysis, console)
+    assert PC_MACHINE in console.export_text()
