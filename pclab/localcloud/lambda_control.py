@@ -362,12 +362,18 @@ class LambdaControlPlane:
             }
 
     def _describe_pc(self, name: str, qualifier: str, config: _PcConfig) -> dict[str, Any]:
+        """The config as the API shows it, status from the execution layer.
+
+        Called without holding the control plane's lock: the layer may take its time to answer
+        while it allocates, and invocations must not wait for that.
+        """
         status: ProvisionedStatus
         reason: str | None = None
-        if self._layer is None:
+        layer = self._layer
+        if layer is None:
             status, ready = "READY", config.requested
         else:
-            status, ready, reason = self._layer.provisioned_status(name, qualifier)
+            status, ready, reason = layer.provisioned_status(name, qualifier)
         body: dict[str, Any] = {
             "RequestedProvisionedConcurrentExecutions": config.requested,
             "AvailableProvisionedConcurrentExecutions": ready,
@@ -392,7 +398,7 @@ class LambdaControlPlane:
                     "No Provisioned Concurrency Config found for this function",
                     status=404,
                 )
-            return self._describe_pc(name, qualifier, config)
+        return self._describe_pc(name, qualifier, config)
 
     def provisioned_status(
         self, region: str, name: str, qualifier: str
@@ -400,20 +406,25 @@ class LambdaControlPlane:
         """Status of one config (None when there is none): what CloudFormation waits on."""
         with self._lock:
             config = self._pc.get((region, name), {}).get(qualifier)
-            if config is None:
-                return None
-            status: ProvisionedStatus = self._describe_pc(name, qualifier, config)["Status"]
-            return status
+        if config is None:
+            return None
+        status: ProvisionedStatus = self._describe_pc(name, qualifier, config)["Status"]
+        return status
+
+    def has_provisioned(self, region: str, name: str, qualifier: str) -> bool:
+        with self._lock:
+            return qualifier in self._pc.get((region, name), {})
 
     def list_provisioned_concurrency(self, region: str, name_or_arn: str) -> list[dict[str, Any]]:
         region, name, _ = self.split_name(region, name_or_arn, None)
         with self._lock:
             if self.directory.latest(region, name) is None:
                 raise _not_found(self._arn(region, name))
-            return [
-                {"FunctionArn": self._arn(region, name, q), **self._describe_pc(name, q, c)}
-                for q, c in sorted(self._pc.get((region, name), {}).items())
-            ]
+            configs = sorted(self._pc.get((region, name), {}).items())
+        return [
+            {"FunctionArn": self._arn(region, name, q), **self._describe_pc(name, q, c)}
+            for q, c in configs
+        ]
 
     def delete_provisioned_concurrency(
         self, region: str, name_or_arn: str, qualifier: str | None
@@ -517,13 +528,15 @@ class LambdaControlPlane:
         while True:
             pending = []
             for name, qualifier in targets:
-                status = self.provisioned_status(region, name, qualifier)
-                if status == "FAILED":
-                    with self._lock:
-                        config = self._pc[(region, name)][qualifier]
-                        reason = self._describe_pc(name, qualifier, config).get("StatusReason")
+                with self._lock:
+                    config = self._pc.get((region, name), {}).get(qualifier)
+                if config is None:
+                    continue  # deleted meanwhile: nothing to wait for
+                described = self._describe_pc(name, qualifier, config)
+                if described["Status"] == "FAILED":
+                    reason = described.get("StatusReason")
                     return False, f"Provisioned concurrency for {name}:{qualifier} failed: {reason}"
-                if status == "IN_PROGRESS":
+                if described["Status"] == "IN_PROGRESS":
                     pending.append(f"{name}:{qualifier}")
             if not pending:
                 return True, None

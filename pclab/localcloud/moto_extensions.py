@@ -924,7 +924,7 @@ def _pc_targets(stack: Any) -> list[tuple[str, str]]:
         elif isinstance(resource, _VersionResource):
             targets.append((resource.function_name, resource.version))
     control = _control()
-    return [t for t in targets if control.provisioned_status(stack.region_name, *t) is not None]
+    return [t for t in targets if control.has_provisioned(stack.region_name, *t)]
 
 
 def _finish_when_provisioned(stack: Any, *, creating: bool) -> None:
@@ -934,11 +934,12 @@ def _finish_when_provisioned(stack: Any, *, creating: bool) -> None:
     DescribeStacks and returns when the environments are initialised.
     """
     verb = "CREATE" if creating else "UPDATE"
-    targets = _pc_targets(stack)
+    pending = _pc_targets(stack)
     control = _control()
-    pending = [t for t in targets if control.provisioned_status(stack.region_name, *t) != "READY"]
     if not pending:
         return
+    # The status is asked of the execution layer in the background: allocating, it may take a
+    # moment to answer, and ExecuteChangeSet must return at once as on AWS.
     stack.status = f"{verb}_IN_PROGRESS"
     # moto already announced the stack complete; SAM CLI stops streaming events at that event and
     # then polls DescribeStacks only every 30 s. Announce it when it is true instead.
