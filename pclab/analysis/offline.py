@@ -27,6 +27,7 @@ from pclab.analysis.model import (
     SourceBatch,
     SourceFormatError,
 )
+from pclab.analysis.perf import gc_paused
 from pclab.analysis.pipeline import analyze
 from pclab.analysis.sources.execution_history import parse_execution_history
 from pclab.analysis.sources.execution_output import parse_execution_output
@@ -94,15 +95,16 @@ def load_file(source: Source, path: Path) -> SourceBatch:
     except (OSError, UnicodeDecodeError) as error:
         raise InputFileError(f"{kind.option} {path}: cannot read it ({error})") from None
     document: Any = text
-    if kind.json_only:
+    with gc_paused():
+        if kind.json_only:
+            try:
+                document = json.loads(text)
+            except ValueError as error:
+                raise InputFileError(f"{kind.option} {path}: not JSON ({error})") from None
         try:
-            document = json.loads(text)
-        except ValueError as error:
-            raise InputFileError(f"{kind.option} {path}: not JSON ({error})") from None
-    try:
-        records = kind.parse(document, path)
-    except SourceFormatError as error:
-        raise InputFileError(f"{kind.option} {path}: {error}") from None
+            records = kind.parse(document, path)
+        except SourceFormatError as error:
+            raise InputFileError(f"{kind.option} {path}: {error}") from None
     if not records:
         raise InputFileError(f"{kind.option} {path}: {kind.empty_hint}")
     return SourceBatch(source, tuple(records), origin=str(path))

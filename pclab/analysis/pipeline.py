@@ -21,6 +21,7 @@ from pclab.analysis.model import (
     SourceBatch,
     SourceCoverage,
 )
+from pclab.analysis.perf import without_gc
 from pclab.analysis.stats import latency_stats, makespan, peak_concurrency
 
 DEFAULT_MEMORY_MB = 128  # the template's MemorySize default
@@ -34,6 +35,7 @@ _SOURCE_NAMES = {
 }
 
 
+@without_gc
 def analyze(
     batches: Sequence[SourceBatch],
     configs: Sequence[RunConfig] = (),

@@ -14,6 +14,7 @@ from typing import Any
 
 from pclab.analysis import cost as prices
 from pclab.analysis.model import Analysis, Invocation, LatencyStats, RunSummary
+from pclab.analysis.perf import without_gc
 
 SCHEMA = "pclab.report/1"
 
@@ -127,6 +128,7 @@ def report_dict(analysis: Analysis, *, generated_at: datetime | None = None) -> 
     }
 
 
+@without_gc
 def write_json_report(analysis: Analysis, path: Path) -> Path:
     """Write report.json (compact: it holds one record per call)."""
     path.parent.mkdir(parents=True, exist_ok=True)

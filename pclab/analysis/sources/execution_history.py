@@ -25,6 +25,7 @@ from pclab.analysis.model import (
     Source,
     item_key,
 )
+from pclab.analysis.perf import without_gc
 from pclab.analysis.sources._common import (
     as_mapping,
     as_str,
@@ -149,6 +150,7 @@ def _fill_from_output(inv: Invocation, output: Any, legacy: bool) -> None:
         inv.function_version = version or inv.function_version
 
 
+@without_gc
 def parse_execution_history(
     document: Any,
     *,

@@ -18,6 +18,7 @@ from pclab.analysis.model import (
     SourceFormatError,
     item_key,
 )
+from pclab.analysis.perf import without_gc
 from pclab.analysis.sources._common import (
     as_bool,
     as_float,
@@ -104,6 +105,7 @@ def apply_handler_result(inv: Invocation, entry: Mapping[str, Any]) -> None:
         inv.item_id = item_key(item.get("id"))
 
 
+@without_gc
 def parse_execution_output(
     document: Any,
     *,

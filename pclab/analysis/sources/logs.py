@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pclab.analysis.model import Invocation, Source, SourceFormatError
+from pclab.analysis.perf import without_gc
 from pclab.analysis.sources._common import (
     as_float,
     as_mapping,
@@ -267,6 +268,7 @@ class _Collector:
         return reports
 
 
+@without_gc
 def parse_logs(document: Any) -> list[Invocation]:
     """One :class:`Invocation` per REPORT line (text or JSON log format) in ``document``.
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pclab.analysis.model import Invocation, Source, SourceFormatError
+from pclab.analysis.perf import without_gc
 from pclab.analysis.sources._common import (
     as_bool,
     as_float,
@@ -146,6 +147,7 @@ def _error_of(segment: Mapping[str, Any]) -> str | None:
     return "Lambda.Unknown" if segment.get("fault") else "Error"
 
 
+@without_gc
 def parse_traces(document: Any) -> list[Invocation]:
     """One :class:`Invocation` per traced call that reached the function.
 
