@@ -965,8 +965,9 @@ def _finish_when_provisioned(stack: Any, *, creating: bool) -> None:
     threading.Thread(target=wait, name=f"pc-wait-{stack.name}", daemon=True).start()
 
 
-def _checked_resource_step(original: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap moto's create/update of one resource: schema check first, failures named."""
+def _checked_resource_step(original: Callable[..., Any], verb: str) -> Callable[..., Any]:
+    """Wrap moto's create/update of one resource: schema check first, failures named, and the
+    resource's own events (moto records only the stack's), which `sam deploy` prints."""
 
     def step(
         logical_id: str,
@@ -975,16 +976,43 @@ def _checked_resource_step(original: Callable[..., Any]) -> Callable[..., Any]:
         account_id: str,
         region_name: str,
     ) -> Any:
+        resource_type = str(resource_json.get("Type"))
         _validate_properties(logical_id, resource_json)
+        _resource_event(resources_map, logical_id, resource_type, f"{verb}_IN_PROGRESS", "")
         try:
-            return original(logical_id, resource_json, resources_map, account_id, region_name)
+            resource = original(logical_id, resource_json, resources_map, account_id, region_name)
         except ResourceFailed:
             raise
         except Exception as error:
-            resource_type = str(resource_json.get("Type"))
             raise ResourceFailed(logical_id, resource_type, _error_text(error)) from error
+        physical = str(getattr(resource, "physical_resource_id", "") or "")
+        _resource_event(resources_map, logical_id, resource_type, f"{verb}_COMPLETE", physical)
+        return resource
 
     return step
+
+
+def _resource_event(
+    resources_map: Any, logical_id: str, resource_type: str, status: str, physical_id: str
+) -> None:
+    from moto.cloudformation.models import Event, cloudformation_backends
+
+    backend = cloudformation_backends[resources_map._account_id][resources_map._region_name]
+    stack = backend.stacks.get(resources_map.stack_id)
+    if stack is None:
+        return
+    stack.events.append(
+        Event(
+            stack_id=stack.stack_id,
+            stack_name=stack.name,
+            logical_resource_id=logical_id,
+            physical_resource_id=physical_id,
+            resource_type=resource_type,
+            resource_status=status,
+            resource_status_reason=None,
+            resource_properties=None,
+        )
+    )
 
 
 def _stack_call(original: Callable[..., Any], *, creating: bool) -> Callable[..., Any]:
@@ -1079,8 +1107,11 @@ def _install_cloudformation() -> None:
     _patch(ChangeSet, "diff", change_set_diff)
 
     # --- per-resource: validate properties, name the failing resource ---
-    for name in ("parse_and_create_resource", "parse_and_update_resource"):
-        _patch(parsing, name, _checked_resource_step(getattr(parsing, name)))
+    for name, verb in (
+        ("parse_and_create_resource", "CREATE"),
+        ("parse_and_update_resource", "UPDATE"),
+    ):
+        _patch(parsing, name, _checked_resource_step(getattr(parsing, name), verb))
 
     # --- CreateChangeSet: a template that cannot be transformed gives a FAILED change set ---
     original_create_change_set = Backend.create_change_set

@@ -145,6 +145,12 @@ def test_sam_stack_from_change_set(artifacts: Cloud, stack_name: str) -> None:
         ("MachineRo", "AWS::IAM::Role"),
         ("Role", "AWS::IAM::Role"),
     ]
+    resource_events = {
+        (e["LogicalResourceId"], e["ResourceStatus"], e["PhysicalResourceId"])
+        for e in cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+    }
+    assert ("Fn", "CREATE_COMPLETE", outputs["FunctionName"]) in resource_events
+    assert ("FnAliaslive", "CREATE_COMPLETE", outputs["AliasArn"]) in resource_events
     lam = cloud.client("lambda")
     function = outputs["FunctionName"]
     assert outputs["AliasArn"].endswith(f":function:{function}:live")
