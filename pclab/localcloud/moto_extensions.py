@@ -362,6 +362,32 @@ class _AliasResource:
             _lambda_backend(account_id, region).delete_alias(self.name, self.function_name)
 
 
+@dataclass
+class _StateMachineResource:
+    """A state machine as a CloudFormation resource: Ref = ARN; GetAtt Arn, Name, ...
+
+    (moto's own StateMachine model has no ``Arn`` attribute.)
+    """
+
+    arn: str
+    name: str
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return self.arn
+        if attribute_name in ("Name", "StateMachineName"):
+            return self.name
+        if attribute_name == "StateMachineRevisionId":
+            return ""
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        raise UnformattedGetAttTemplateException()
+
+
 def _make_models() -> list[type]:
     """Our CloudFormation models: direct subclasses of CloudFormationModel, defined after moto's."""
     base = _base_model()
@@ -788,9 +814,8 @@ def _definition(properties: dict[str, Any], account_id: str, region: str) -> str
     return text
 
 
-def _decorate_state_machine(machine: Any) -> Any:
-    """moto's StateMachine answers GetAtt Name/StateMachineName/Arn; add Arn and the revision."""
-    return machine
+def _decorate_state_machine(machine: Any) -> _StateMachineResource:
+    return _StateMachineResource(arn=machine.arn, name=machine.name)
 
 
 # =============================================================== CloudFormation: stack lifecycle

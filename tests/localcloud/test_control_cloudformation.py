@@ -70,6 +70,8 @@ Resources:
 Outputs:
   AliasArn: {{Value: !Ref Fn.Alias}}
   MachineArn: {{Value: !Ref Machine}}
+  MachineName: {{Value: !GetAtt Machine.Name}}
+  MachineArnAttribute: {{Value: !GetAtt Machine.Arn}}
   FunctionName: {{Value: !Ref Fn}}
 """
 
@@ -154,6 +156,8 @@ def test_sam_stack_from_change_set(artifacts: Cloud, stack_name: str) -> None:
     lam = cloud.client("lambda")
     function = outputs["FunctionName"]
     assert outputs["AliasArn"].endswith(f":function:{function}:live")
+    assert outputs["MachineArnAttribute"] == outputs["MachineArn"]
+    assert outputs["MachineArn"].endswith(f":stateMachine:{outputs['MachineName']}")
     pc = lam.get_provisioned_concurrency_config(FunctionName=function, Qualifier="live")
     assert (pc["RequestedProvisionedConcurrentExecutions"], pc["Status"]) == (2, "READY")
     assert lam.get_function_concurrency(FunctionName=function)["ReservedConcurrentExecutions"] == 7
