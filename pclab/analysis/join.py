@@ -238,6 +238,19 @@ def join_invocations(batches: Iterable[SourceBatch]) -> tuple[list[Joined], list
             else:
                 pending.append(record)
     joined = [_merge(group) for group in by_request.values()]
+    # An execution's records that joined by request id name its function: records of the same
+    # execution without a request id (an output error entry) belong to that function too.
+    execution_function: dict[str, str] = {}
+    for call in joined:
+        inv = call.invocation
+        if inv.execution and inv.function_name:
+            execution_function.setdefault(inv.execution, inv.function_name)
+    pending = [
+        replace(r, function_name=execution_function[r.execution])
+        if r.function_name is None and r.execution in execution_function
+        else r
+        for r in pending
+    ]
 
     by_item: dict[str, list[int]] = defaultdict(list)
     for index, call in enumerate(joined):

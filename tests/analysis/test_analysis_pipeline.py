@@ -414,3 +414,28 @@ def test_a_run_without_calls_keeps_its_column_and_renders() -> None:
     console = Console(record=True, width=200)
     render_table(analysis, console)
     assert PC_MACHINE in console.export_text()
+
+
+def test_failed_items_without_request_ids_stay_in_their_own_run() -> None:
+    """Two runs, item 2 failing in both with no request id anywhere (a throttle that outlasted
+    the retries): each error joins its own run's history, no stray column appears."""
+    runs = [
+        synthetic.simulate(3, map_limit=3, fail_items=(2,)),
+        _pc_run(items=3, provisioned=3, fail_items=(2,)),
+    ]
+    outputs: list[SourceBatch] = []
+    histories: list[SourceBatch] = []
+    for run in runs:
+        output = parse_execution_output(
+            synthetic.execution_output(run), execution=f"{run.function}-output"
+        )
+        history = parse_execution_history(synthetic.execution_history(run))
+        for record in (*output, *history):
+            if record.item_id == "2":
+                record.request_id = None
+        outputs.append(SourceBatch(Source.EXECUTION_OUTPUT, tuple(output)))
+        histories.append(SourceBatch(Source.EXECUTION_HISTORY, tuple(history)))
+    analysis = analyze([*outputs, *histories])  # the order `pclab analyze` reads files in
+    assert [r.name for r in analysis.runs] == ["BaseConcurrencyTestFunction", PC_FUNCTION]
+    assert [(r.invocations, r.errors) for r in analysis.runs] == [(3, 1), (3, 1)]
+    assert analysis.notes == ()
