@@ -375,7 +375,11 @@ class Environment:
             trace.service_end = ended
             trace.function_error = kind != "response"
             trace.error_type = error_type
-        self._emit(tm.end_line(inv.request_id))
+        outcome = InvocationOutcome(kind, body, inv.started_at, ended, error_type)
+        if not inv.capture_log:
+            # Nobody reads this call's lines back: wake the caller first, write them after.
+            inv.future.set_result(outcome)
+        self._emit(tm.end_line(inv.request_id), inv=inv)
         self._emit(
             tm.report_line(
                 tm.ReportFields(
@@ -391,14 +395,16 @@ class Environment:
                     segment_id=trace.function_segment_id if trace else None,
                     sampled=trace is not None,
                 )
-            )
+            ),
+            inv=inv,
         )
         if self._current is inv:
             self._current = None
         if self._queued is inv:
             self._queued = None
         self.invocations += 1
-        inv.future.set_result(InvocationOutcome(kind, body, inv.started_at, ended, error_type))
+        if inv.capture_log:
+            inv.future.set_result(outcome)  # LogType Tail: END and REPORT are in its tail
         if trace is not None:
             if kind in ("response", "error") and self.state is not EnvState.DEAD:
                 self._pending_trace = trace  # Overhead ends when the runtime asks for more work
@@ -406,10 +412,9 @@ class Environment:
                 self.ctx.pipeline.put_segments(tm.lambda_segments(trace))
 
     # --- output and exit -------------------------------------------------------------------------
-    def _emit(self, message: str, ts: float | None = None) -> None:
-        ts_ms = int((ts if ts is not None else time.time()) * 1000)
-        self.ctx.pipeline.put_log(self.log_group, self.log_stream, ts_ms, message)
-        inv = self._current
+    def _emit(self, message: str, inv: Invocation | None = None) -> None:
+        self.ctx.pipeline.put_log(self.log_group, self.log_stream, int(time.time() * 1000), message)
+        inv = inv or self._current
         if inv is not None and inv.capture_log:
             inv.log_lines.append(message)
 
