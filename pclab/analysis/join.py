@@ -175,6 +175,9 @@ def _plan(present: frozenset[Source]) -> _Plan:
 
 
 _TIME_MATCH_SECONDS = 0.5
+# An init that began this long before the call started was not caused by it (clock skew between
+# Step Functions and Lambda is milliseconds; a caller-caused init begins after the call starts).
+PRE_INITIALISED_SECONDS = 1.0
 
 
 @dataclass
@@ -345,7 +348,14 @@ def classify(joined: Sequence[Joined]) -> list[Disagreement]:
 
         timing_cold: bool | None = None
         if inv.init_end is not None and inv.started_at is not None:
-            timing_cold = inv.init_end > inv.started_at
+            # The caller waited if the init was still running when the call started and did not
+            # begin long before it: a provisioned environment's Initialization may span from its
+            # pre-initialisation to its first call (AWS's X-Ray notes), which nobody waited for.
+            began_before = (
+                inv.init_start is not None
+                and inv.init_start < inv.started_at - PRE_INITIALISED_SECONDS
+            )
+            timing_cold = inv.init_end > inv.started_at and not began_before
         if timing_cold is not None:
             inv.cold, basis = timing_cold, "timing"
         elif xray_cold is not None:
@@ -382,15 +392,19 @@ def _disagreements(
     def note(topic: str, message: str) -> None:
         found.append(Disagreement(inv.request_id, inv.item_id, inv.run_key, topic, message))
 
+    timing = ""
     if basis == "timing" and inv.init_end is not None and inv.started_at is not None:
         gap = inv.started_at - inv.init_end
-        timing = (
-            f"init ended {gap:.2f} s before the call started"
-            if gap >= 0
-            else f"init was still running when the call started ({-gap:.2f} s left)"
-        )
-    else:
-        timing = ""
+        lead = inv.started_at - inv.init_start if inv.init_start is not None else 0.0
+        if gap >= 0:
+            timing = f"init ended {gap:.2f} s before the call started"
+        elif lead > PRE_INITIALISED_SECONDS:
+            timing = (
+                f"that init began {lead:.1f} s before the call (pre-initialised, as provisioned "
+                "environments are)"
+            )
+        else:
+            timing = f"init was still running when the call started ({-gap:.2f} s left)"
     xray_text = (
         "X-Ray shows Initialization in this call's trace"
         if xray_cold

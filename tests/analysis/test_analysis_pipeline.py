@@ -439,3 +439,40 @@ def test_failed_items_without_request_ids_stay_in_their_own_run() -> None:
     assert [r.name for r in analysis.runs] == ["BaseConcurrencyTestFunction", PC_FUNCTION]
     assert [(r.invocations, r.errors) for r in analysis.runs] == [(3, 1), (3, 1)]
     assert analysis.notes == ()
+
+
+def test_a_provisioned_environments_long_initialization_in_the_trace_is_not_a_cold_start() -> None:
+    """AWS: with PC, a trace 'might display a function initialization with a very long
+    duration' (pre-initialisation up to the first call). Nobody waited for it."""
+    run = _pc_run(items=2, provisioned=2, map_limit=2)
+    traces = synthetic.xray_traces(run)
+    for segment in traces["Traces"][0]["Segments"]:
+        document = json.loads(segment["Document"])
+        if document.get("origin") == "AWS::Lambda::Function":
+            document["subsegments"].insert(
+                0,
+                {
+                    "id": "1" * 16,
+                    "name": "Initialization",
+                    "start_time": document["start_time"] - 300,
+                    "end_time": document["start_time"] - 0.001,
+                },
+            )
+            segment["Document"] = json.dumps(document)
+    xray = tuple(parse_traces(traces))
+    assert all(inv.xray_initialization for inv in xray)
+    # X-Ray alone: the timing shows the init began long before the call
+    alone = analyze([SourceBatch(Source.XRAY, xray)])
+    assert alone.runs[0].cold_starts == 0
+    assert all("pre-initialised" in d.message for d in alone.disagreements)
+    # with the handler's word that the environment is provisioned, nothing to report
+    both = analyze(
+        [
+            SourceBatch(Source.XRAY, xray),
+            SourceBatch(
+                Source.EXECUTION_OUTPUT,
+                tuple(parse_execution_output(synthetic.execution_output(run))),
+            ),
+        ]
+    )
+    assert both.runs[0].cold_starts == 0 and both.disagreements == ()
