@@ -11,8 +11,10 @@ Cold as the caller saw it (FACTS.md: ``Init Duration`` alone does not prove it, 
 provisioned environment may be re-initialised long before anyone calls it) is decided from the
 strongest evidence present:
 
-1. timing: the init ended after the caller's attempt started (X-Ray Initialization or the handler's
-   init times against the Step Functions / AWS::Lambda start);
+1. timing: the init was still running when the caller's attempt started and did not begin more
+   than a second before it (X-Ray Initialization or the handler's init times against the Step
+   Functions / AWS::Lambda start; a provisioned environment's Initialization can reach from its
+   pre-initialisation to its first call);
 2. X-Ray: an Initialization subsegment in this call's trace;
 3. the handler: first invocation of an environment that was not provisioned;
 4. logs: an ``Init Duration`` on a call not served by provisioned concurrency.
