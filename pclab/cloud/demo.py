@@ -96,6 +96,7 @@ def script_environment(endpoint_url: str) -> dict[str, str]:
         AWS_EC2_METADATA_DISABLED="true",
         SAM_CLI_TELEMETRY="0",
         SAM_CLI_POLL_DELAY="0.5",
+        PYTHONUNBUFFERED="1",  # sam's lines reach the progress bar as they happen, not at exit
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
     )
     return env

@@ -198,5 +198,7 @@ def stop_unfinished(clients: Clients, executions: Sequence[Execution], cause: st
             )
         except (ClientError, BotoCoreError) as error:
             problems.append(describe_aws_error(error, f"stopping {execution.name}"))
-        poll(clients, execution)
+    # StopExecution returns before the execution has settled: the saved DescribeExecution
+    # should say ABORTED, not RUNNING
+    wait(clients, executions, poll_seconds=0.2, timeout_seconds=5.0)
     return problems

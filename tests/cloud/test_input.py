@@ -101,3 +101,13 @@ def test_cli_refuses_bad_input_before_any_aws_call(
     assert len(err) == 1
     assert err[0].startswith("pclab: error: ") and "has no items" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_demo_states_the_inline_map_cap_unless_the_user_sets_it() -> None:
+    from pclab.cloud.demo import parameter_overrides
+
+    assert parameter_overrides(["ProvisionedConcurrency=5"]) == (
+        "ProvisionedConcurrency=5",
+        "MapMaxConcurrency=40",
+    )
+    assert parameter_overrides(["MapMaxConcurrency=4"]) == ("MapMaxConcurrency=4",)
