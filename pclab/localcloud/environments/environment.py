@@ -214,6 +214,8 @@ class Environment:
                 python_path=[str(self.task_root)],
             )
             self.pid = self.ctx.launcher.launch(launch, w, self._on_exit_threadsafe)
+            if self.state is EnvState.DEAD:  # killed (pool deleted, shutdown) while forking
+                kill_group(self.pid)
         except Exception as exc:
             # Out of ports, descriptors or processes: the caller gets Lambda's service error
             # and nothing is left half-made.
