@@ -476,3 +476,30 @@ def test_a_provisioned_environments_long_initialization_in_the_trace_is_not_a_co
         ]
     )
     assert both.runs[0].cold_starts == 0 and both.disagreements == ()
+
+
+def test_handler_says_cold_but_the_trace_has_no_initialization_is_reported() -> None:
+    run = synthetic.simulate(2, map_limit=2)
+    traces = synthetic.xray_traces(run)
+    for segment in traces["Traces"][0]["Segments"]:
+        document = json.loads(segment["Document"])
+        document["subsegments"] = [
+            s for s in document.get("subsegments", []) if s["name"] != "Initialization"
+        ]
+        segment["Document"] = json.dumps(document)
+    analysis = analyze(
+        [
+            SourceBatch(
+                Source.EXECUTION_OUTPUT,
+                tuple(parse_execution_output(synthetic.execution_output(run))),
+            ),
+            SourceBatch(Source.XRAY, tuple(parse_traces(traces))),
+        ]
+    )
+    messages = [d.message for d in analysis.disagreements]
+    assert len(messages) == 2 and all(
+        m == "handler says first call of its environment (on-demand), but X-Ray shows no "
+        "Initialization"
+        for m in messages
+    )
+    assert analysis.runs[0].cold_starts == 0  # X-Ray (Lambda's own record) outranks the handler
