@@ -105,6 +105,7 @@ def test_history_is_read_newest_first_and_stops_at_what_was_seen(clients: Client
             {**request, "nextToken": "older"},
         )
         executions.poll(clients, execution)
+        assert execution.poll_error is None
         assert (execution.succeeded, execution.failed) == (1, 1)
         # second poll: the newest page already reaches event 5, so no second page is asked for
         stub.add_response("describe_execution", describe, {"executionArn": execution.arn})
@@ -121,5 +122,6 @@ def test_history_is_read_newest_first_and_stops_at_what_was_seen(clients: Client
             request,
         )
         executions.poll(clients, execution)
+        assert execution.poll_error is None  # no page beyond the stubbed ones was asked for
         stub.assert_no_pending_responses()
     assert (execution.succeeded, execution.failed, execution.done) == (2, 1, 3)
