@@ -192,6 +192,7 @@ def test_report_html_renders_with_its_charts_in_chromium(
     assert files.html is not None
     html = files.html.read_text()
     assert html.count('<img src="data:image/png;base64,') == 3 and "<script" not in html
+    assert "http://" not in html and "https://" not in html and "<link" not in html
     # the page stands alone: move it away from the PNG files
     alone = tmp_path / "alone" / "report.html"
     alone.parent.mkdir()
