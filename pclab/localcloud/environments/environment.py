@@ -202,7 +202,8 @@ class Environment:
             r, w = os.pipe2(os.O_CLOEXEC)
             os.set_blocking(r, False)
             self._out_fd = r
-            self.ctx.loop.call(self.ctx.loop.loop.add_reader, r, self._readable)
+            # Registered when the loop gets to it; the pipe holds the output until then.
+            self.ctx.loop.call_soon(self._watch_output, r)
             self.started_at = time.time()
             self._emit(
                 tm.init_start_line(self.spec.runtime, self.spec.region, self.ctx.python_version)
@@ -419,6 +420,10 @@ class Environment:
         inv = inv or self._current
         if inv is not None and inv.capture_log:
             inv.log_lines.append(message)
+
+    def _watch_output(self, fd: int) -> None:
+        if self._out_fd == fd:  # not already closed by a death
+            self.ctx.loop.loop.add_reader(fd, self._readable)
 
     def _readable(self) -> None:
         self._read_output(until_eagain=False)

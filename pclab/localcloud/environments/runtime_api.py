@@ -11,6 +11,8 @@ connection for the init error), so a full HTTP server would only add latency.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import socket
 from typing import Protocol
 
@@ -196,35 +198,65 @@ def _parse_chunked(buf: bytearray, start: int) -> tuple[bytes, int] | None:
         pos += size + 2
 
 
+def _same(protocol: RuntimeConnection) -> RuntimeConnection:
+    return protocol
+
+
 class RuntimeApiEndpoint:
-    """A listening port on 127.0.0.1 for one environment's runtime client."""
+    """A listening port on 127.0.0.1 for one environment's runtime client.
+
+    Creating one never waits for the loop thread: the socket listens at once (connections queue
+    in its backlog) and the loop starts accepting when it gets to it. With 150 environments
+    starting together, a round trip through the loop per environment would serialise them.
+    """
 
     def __init__(self, loop_thread: EventLoopThread, handler: RuntimeApiHandler) -> None:
         self._loop_thread = loop_thread
+        self._handler = handler
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        sock.setblocking(False)
+        try:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(16)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
         self.port: int = sock.getsockname()[1]
         self.address = f"127.0.0.1:{self.port}"
         self._connections: list[RuntimeConnection] = []
+        self._closed = False
+        loop_thread.call_soon(self._listen)
 
-        def factory() -> RuntimeConnection:
-            conn = RuntimeConnection(handler)
+    def _listen(self) -> None:
+        if not self._closed:
+            self._loop_thread.loop.add_reader(self._sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        loop = self._loop_thread.loop
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            conn.setblocking(False)
+            protocol = RuntimeConnection(self._handler)
             self._connections = [c for c in self._connections if not c.closed]
-            self._connections.append(conn)
-            return conn
-
-        self._server: asyncio.Server = loop_thread.run_coroutine(
-            loop_thread.loop.create_server(factory, sock=sock)
-        )
+            self._connections.append(protocol)
+            loop.create_task(loop.connect_accepted_socket(functools.partial(_same, protocol), conn))
 
     def close(self) -> None:
         """Stop listening and drop the runtime's connections (call from any thread)."""
 
         def do_close() -> None:
-            self._server.close()
+            if self._closed:
+                return
+            self._closed = True
+            with contextlib.suppress(ValueError, OSError):
+                self._loop_thread.loop.remove_reader(self._sock.fileno())
+            self._sock.close()
             for conn in self._connections:
                 conn.close()
             self._connections.clear()

@@ -93,6 +93,7 @@ class Live:
         definition = (REPO / "statemachine" / "concurrency_test_state_machine.asl.json").read_text()
         definition = definition.replace("${FunctionAliasArn}", alias_arn)
         definition = definition.replace("${MapMaxConcurrency}", "0")
+        definition = definition.replace("${LoadMode}", "INLINE")  # the original sample's Map
         role = self.client("iam").create_role(
             RoleName=f"sm-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}"
         )["Role"]["Arn"]
