@@ -182,7 +182,9 @@ class _Collector:
     def _text_line(
         self, line: str, stream: str | None, timestamp: float | None, group: str | None
     ) -> None:
-        report = _REPORT.search(line)
+        # substring tests first: most lines are handler output or END lines, and a regex
+        # search per line costs more than the rest of the adapter
+        report = _REPORT.search(line) if "REPORT RequestId" in line else None
         if report:
             inv = self.record(report.group("id"))
             fields = {m.group("key"): float(m.group("value")) for m in _FIELD.finditer(line)}
@@ -198,15 +200,15 @@ class _Collector:
             if timestamp is not None:
                 inv.reported_at = timestamp
             self.last_report = inv
-            trace = _XRAY.search(line)
+            trace = _XRAY.search(line) if "XRAY TraceId" in line else None
             if trace:
                 inv.trace_id = trace.group("trace")
             return
-        trace = _XRAY.search(line)
+        trace = _XRAY.search(line) if "XRAY TraceId" in line else None
         if trace and self.last_report is not None and self.last_report.trace_id is None:
             self.last_report.trace_id = trace.group("trace")
             return
-        start = _START.search(line)
+        start = _START.search(line) if "START RequestId" in line else None
         if start:
             inv = self.record(start.group("id"))
             if start.group("version"):
