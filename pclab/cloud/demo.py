@@ -35,8 +35,10 @@ PROJECT_FILES = ("template.yaml", "sam-package.sh", "sam-deploy.sh", "sample-tes
 # On AWS an inline Map runs at most 40 iterations at once, and the template's MapMaxConcurrency=0
 # means exactly that. The local cloud's Map (moto's interpreter) has no such cap and would start
 # all 150 at once, so the demo states the 40 explicitly: the same behaviour on AWS, and the
-# sample's waves (40 cold, then warm) locally. A user's own MapMaxConcurrency override wins.
-DEFAULT_OVERRIDES = ("MapMaxConcurrency=40",)
+# sample's waves (40 cold, then warm) locally. LoadMode=INLINE keeps the original sample's Map
+# where the template offers a distributed one (sam deploy ignores overrides of parameters a
+# template does not have). A user's own override of either wins.
+DEFAULT_OVERRIDES = ("MapMaxConcurrency=40", "LoadMode=INLINE")
 
 
 def parameter_overrides(given: Sequence[str]) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,3 +126,17 @@ def test_history_is_read_newest_first_and_stops_at_what_was_seen(clients: Client
         assert execution.poll_error is None  # no page beyond the stubbed ones was asked for
         stub.assert_no_pending_responses()
     assert (execution.succeeded, execution.failed, execution.done) == (2, 1, 3)
+
+
+def test_distributed_map_progress_comes_from_its_map_run(clients: Clients) -> None:
+    definition = copy.deepcopy(FAKE_RESULT_MACHINE)
+    definition["States"]["InvokeForEachItem"]["ItemProcessor"]["ProcessorConfig"] = {
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": "STANDARD",
+    }
+    arn = create_machine(clients, "Distributed", definition)
+    execution = executions.start(clients, target(arn), generate(6))
+    executions.wait(clients, [execution], poll_seconds=0.05, timeout_seconds=30)
+    assert execution.status == "SUCCEEDED"
+    assert execution.map_run_arn is not None  # read from the MapRunStarted event
+    assert (execution.succeeded, execution.failed) == (6, 0)  # DescribeMapRun's itemCounts

@@ -109,5 +109,9 @@ def test_demo_states_the_inline_map_cap_unless_the_user_sets_it() -> None:
     assert parameter_overrides(["ProvisionedConcurrency=5"]) == (
         "ProvisionedConcurrency=5",
         "MapMaxConcurrency=40",
+        "LoadMode=INLINE",
     )
-    assert parameter_overrides(["MapMaxConcurrency=4"]) == ("MapMaxConcurrency=4",)
+    assert parameter_overrides(["MapMaxConcurrency=4", "LoadMode=DISTRIBUTED"]) == (
+        "MapMaxConcurrency=4",
+        "LoadMode=DISTRIBUTED",
+    )
