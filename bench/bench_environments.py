@@ -259,6 +259,8 @@ def main() -> None:
     args = parser.parse_args()
     rounds = 3 if args.quick else 10
 
+    # The machine may be shared: say how busy it was, since every number here is CPU-bound.
+    console.print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     console.rule("1. warm invoke added latency (100 environments busy, 0.3 s handler)")
     warm = bench_warm_latency(rounds)
     table = Table("invokes", "p50 ms", "p95 ms", "p99 ms", "max ms", "goal")
@@ -325,6 +327,7 @@ def main() -> None:
             f"{r['peak_pss_mb']:.0f}",
         )
     console.print(table)
+    console.print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
