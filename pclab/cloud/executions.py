@@ -47,6 +47,7 @@ class Execution:
     map_run_arn: str | None = None
     poll_error: str | None = None  # the last error while following it (progress only)
     _last_event_id: int = 0  # the newest history event already counted
+    _counted_at: float = float("-inf")  # monotonic time of the last history read
 
     @property
     def done(self) -> int:
@@ -102,13 +103,22 @@ def start(clients: Clients, target: Target, run_input: ExecutionInput) -> Execut
     )
 
 
-def poll(clients: Clients, execution: Execution) -> None:
-    """Refresh status and item counts once. Transient errors are kept, not raised."""
+def poll(clients: Clients, execution: Execution, *, history_every: float = 0.0) -> None:
+    """Refresh status, and item counts if ``history_every`` seconds have passed since the last
+    count (or the execution has ended). Transient errors are kept, not raised.
+
+    WHY two rates: DescribeExecution is small and tells when the run ends (the next run starts
+    then, so it is polled often); the history grows with every item and only feeds the bar.
+    """
     sfn = clients.stepfunctions
     try:
         described: Any = sfn.describe_execution(executionArn=execution.arn)
         execution.describe = dict(described)
-        _count_items(clients, execution)
+        now = time.monotonic()
+        ended = str(described.get("status", "RUNNING")) in TERMINAL
+        if ended or now - execution._counted_at >= history_every:
+            _count_items(clients, execution)
+            execution._counted_at = now
         execution.poll_error = None
     except (ClientError, BotoCoreError) as error:
         execution.poll_error = describe_aws_error(error, f"following {execution.name}")
@@ -166,6 +176,7 @@ def wait(
     executions: Sequence[Execution],
     *,
     poll_seconds: float = 0.25,
+    history_seconds: float = 1.0,
     timeout_seconds: float | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> None:
@@ -174,7 +185,7 @@ def wait(
     pending = [e for e in executions if not e.finished]
     while pending:
         for execution in pending:
-            poll(clients, execution)
+            poll(clients, execution, history_every=history_seconds)
             if on_progress is not None:
                 on_progress(execution)
         pending = [e for e in pending if not e.finished]
