@@ -94,10 +94,12 @@ def parameter_problem(spec: dict[str, Any], value: str) -> str | None:
     return None
 
 
-def definition_for(alias_arn: str, max_concurrency: str) -> dict[str, Any]:
+def definition_for(
+    alias_arn: str, max_concurrency: str, load_mode: str = "DISTRIBUTED"
+) -> dict[str, Any]:
     """The definition as a state machine gets it, parsed."""
     text = substitute_definition(
-        {"FunctionAliasArn": alias_arn, "MapMaxConcurrency": max_concurrency}
+        {"FunctionAliasArn": alias_arn, "MapMaxConcurrency": max_concurrency, "LoadMode": load_mode}
     )
     definition: dict[str, Any] = json.loads(text)
     return definition

@@ -112,14 +112,23 @@ def fake_lambda(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLambda]:
     yield fake
 
 
-def execute(max_concurrency: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+def execute(
+    max_concurrency: str, items: list[dict[str, Any]], load_mode: str = "INLINE"
+) -> dict[str, Any]:
     from moto import mock_aws
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
         definition = substitute_definition(
-            {"FunctionAliasArn": ALIAS_ARN, "MapMaxConcurrency": max_concurrency}
+            {
+                "FunctionAliasArn": ALIAS_ARN,
+                "MapMaxConcurrency": max_concurrency,
+                "LoadMode": load_mode,
+            }
         )
+        # moto's ASL grammar knows only STANDARD child executions; both run the same way in its
+        # interpreter. (The local cloud maps EXPRESS the same way: moto_extensions.)
+        definition = definition.replace('"ExecutionType": "EXPRESS"', '"ExecutionType": "STANDARD"')
         machine = sfn.create_state_machine(name="sm", definition=definition, roleArn=ROLE_ARN)
         execution = sfn.start_execution(
             stateMachineArn=machine["stateMachineArn"],
@@ -132,7 +141,12 @@ def execute(max_concurrency: str, items: list[dict[str, Any]]) -> dict[str, Any]
             if described["status"] != "RUNNING" or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
+        history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+        map_runs = sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"]
     assert described["status"] == "SUCCEEDED", described
+    # the Choice took the Map of the load mode asked for (a Distributed Map starts a Map Run)
+    kinds = {event["type"] for event in history}
+    assert ("MapRunStarted" in kinds) == (load_mode == "DISTRIBUTED") == (len(map_runs) == 1)
     output: dict[str, Any] = json.loads(described["output"])
     return output
 
@@ -164,8 +178,26 @@ def test_every_item_gets_a_small_result_in_item_order(fake_lambda: FakeLambda) -
     assert set(fake_lambda.function_names) == {ALIAS_ARN}
 
 
-def test_max_concurrency_from_the_substitution_limits_the_map(fake_lambda: FakeLambda) -> None:
-    results = execute("2", [{"id": n} for n in range(1, 7)])["results"]
+def test_a_distributed_map_gives_the_same_results_with_every_item_at_once(
+    fake_lambda: FakeLambda,
+) -> None:
+    # 50 items, more than an inline Map's 40: all at once (the barrier fails them otherwise)
+    fake_lambda.barrier = threading.Barrier(50)
+    output = execute("0", [{"id": n} for n in range(1, 51)], load_mode="DISTRIBUTED")
+    assert list(output) == ["results"]
+    results = output["results"]
+    assert [r["id"] for r in results] == list(range(1, 51))
+    assert all(set(r) == {"id", "req", "env", "first", "initType", "initMs", "start", "end", "ver"}
+               for r in results)  # fmt: skip
+    assert fake_lambda.peak == 50
+    assert set(fake_lambda.function_names) == {ALIAS_ARN}
+
+
+@pytest.mark.parametrize("load_mode", ["INLINE", "DISTRIBUTED"])
+def test_max_concurrency_from_the_substitution_limits_the_map(
+    fake_lambda: FakeLambda, load_mode: str
+) -> None:
+    results = execute("2", [{"id": n} for n in range(1, 7)], load_mode=load_mode)["results"]
     assert fake_lambda.peak <= 2
     # At most two environments did all the work: one cold start each, then warm reuse.
     environments = {r["env"] for r in results}
@@ -180,9 +212,12 @@ def test_a_throttled_invoke_is_retried(fake_lambda: FakeLambda) -> None:
     assert [set(r) >= {"req", "env"} for r in results] == [True, True]
 
 
-def test_a_failing_item_records_its_error_and_keeps_the_others(fake_lambda: FakeLambda) -> None:
+@pytest.mark.parametrize("load_mode", ["INLINE", "DISTRIBUTED"])
+def test_a_failing_item_records_its_error_and_keeps_the_others(
+    fake_lambda: FakeLambda, load_mode: str
+) -> None:
     items: list[dict[str, Any]] = [{"id": 1}, {"id": 2, "durationSeconds": "slow"}, {"id": 3}]
-    results = execute("0", items)["results"]
+    results = execute("0", items, load_mode=load_mode)["results"]
     assert [r["id"] for r in results] == [1, 2, 3]
     assert "req" in results[0] and "req" in results[2]
     failure = results[1]

@@ -50,7 +50,14 @@ def logical_id(resources: dict[str, Any], pattern: str) -> str:
 def test_the_transform_yields_the_eleven_resources_of_the_original_sample(
     resources: dict[str, Any],
 ) -> None:
-    types = {name: resource["Type"] for name, resource in resources.items()}
+    # plus, with LoadMode DISTRIBUTED only, one IAM policy per state machine role
+    conditional = {
+        name: resource["Type"] for name, resource in resources.items() if "Condition" in resource
+    }
+    assert conditional == {f"{m}DistributedMapPolicy": "AWS::IAM::Policy" for m in STATE_MACHINES}
+    types = {
+        name: resource["Type"] for name, resource in resources.items() if name not in conditional
+    }
     expected = {
         "LambdaExecutionRole": "AWS::IAM::Role",
         "BaseConcurrencyTestStateMachine": "AWS::StepFunctions::StateMachine",
@@ -113,6 +120,7 @@ def test_each_state_machine_substitutes_its_own_alias_arn(
     assert properties["DefinitionSubstitutions"] == {
         "FunctionAliasArn": {"Ref": f"{function}Aliaslive"},
         "MapMaxConcurrency": {"Ref": "MapMaxConcurrency"},
+        "LoadMode": {"Ref": "LoadMode"},
     }
     assert properties["TracingConfiguration"] == {"Enabled": True}
     assert properties["RoleArn"] == {"Fn::GetAtt": [f"{machine}Role", "Arn"]}
@@ -148,6 +156,36 @@ def test_state_machine_roles_may_only_invoke_their_own_alias(
     ]
     # Tracing needs X-Ray writes: SAM adds AWS's write-only policy, nothing broader.
     assert role["ManagedPolicyArns"] == ["arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"]
+
+
+@pytest.mark.parametrize("machine", STATE_MACHINES)
+def test_a_distributed_map_may_start_and_stop_only_its_own_state_machines_executions(
+    resources: dict[str, Any], machine: str
+) -> None:
+    template = load_template()
+    assert template["Conditions"] == {
+        "DistributedLoad": {"Fn::Equals": [{"Ref": "LoadMode"}, "DISTRIBUTED"]}
+    }
+    policy = resources[f"{machine}DistributedMapPolicy"]
+    assert policy["Condition"] == "DistributedLoad"  # an inline Map needs none of it
+    properties = policy["Properties"]
+    assert properties["Roles"] == [{"Ref": f"{machine}Role"}]
+    execution = (
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+        f"${{{machine}.Name}}"
+    )
+    assert properties["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Action": "states:StartExecution", "Resource": {"Ref": machine}},
+        {
+            "Effect": "Allow",
+            "Action": ["states:DescribeExecution", "states:StopExecution"],
+            "Resource": [{"Fn::Sub": execution + ":*"}, {"Fn::Sub": execution + "/*"}],
+        },
+    ]
+    # no cycle: the state machine needs its role, the policy needs both, neither needs the policy
+    machine_json = json.dumps(resources[machine])
+    role_json = json.dumps(resources[f"{machine}Role"])
+    assert "DistributedMapPolicy" not in machine_json + role_json
 
 
 def test_the_function_role_gets_logging_and_xray_writes_only(resources: dict[str, Any]) -> None:
@@ -208,6 +246,37 @@ def test_the_definition_invokes_the_substituted_alias_with_retries_and_a_catch()
     assert task["Catch"][0]["ErrorEquals"] == ["States.ALL"]
 
 
+def test_load_mode_chooses_between_the_inline_map_and_a_distributed_map_of_express_children() -> (
+    None
+):
+    definition = definition_for("arn:aws:lambda:us-east-1:123456789012:function:f:live", "0")
+    states = definition["States"]
+    assert states["ReadMaxConcurrency"]["Parameters"]["loadMode"] == "DISTRIBUTED"
+    assert states["ReadMaxConcurrency"]["Next"] == "ChooseLoadMode"
+    choice = states["ChooseLoadMode"]
+    assert choice["Choices"] == [
+        {
+            "Variable": "$.loadMode",
+            "StringEquals": "DISTRIBUTED",
+            "Next": "InvokeForEachItemDistributed",
+        }
+    ]
+    assert choice["Default"] == "InvokeForEachItem"
+    inline, distributed = states["InvokeForEachItem"], states["InvokeForEachItemDistributed"]
+    assert inline["ItemProcessor"]["ProcessorConfig"] == {"Mode": "INLINE"}
+    assert distributed["ItemProcessor"]["ProcessorConfig"] == {
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": "EXPRESS",
+    }
+    # The same Map around the same child workflow: only the child's state names differ (state
+    # names must be unique in the whole definition), so both modes give the same results.
+    outer = ("ItemsPath", "MaxConcurrencyPath", "ItemSelector", "ResultSelector", "End")
+    assert {k: inline[k] for k in outer} == {k: distributed[k] for k in outer}
+    renamed = json.dumps(distributed["ItemProcessor"]["States"]).replace("InChild", "")
+    assert json.loads(renamed) == inline["ItemProcessor"]["States"]
+    assert distributed["ItemProcessor"]["StartAt"] == "InvokeFunctionInChild"
+
+
 # --- parameters ----------------------------------------------------------------------------------
 
 
@@ -252,6 +321,8 @@ def test_parameters_have_the_contract_defaults_and_all_are_constrained() -> None
         ("MapMaxConcurrency", "x"),
         ("PythonRuntime", "python3.9"),
         ("PythonRuntime", "nodejs20.x"),
+        ("LoadMode", "distributed"),
+        ("LoadMode", "EXPRESS"),
     ],
 )
 def test_nonsense_parameter_values_are_refused_with_a_reason(name: str, value: str) -> None:
@@ -272,6 +343,8 @@ def test_nonsense_parameter_values_are_refused_with_a_reason(name: str, value: s
         ("MemorySize", "1769"),
         ("MapMaxConcurrency", "40"),
         ("PythonRuntime", "python3.13"),
+        ("LoadMode", "INLINE"),
+        ("LoadMode", "DISTRIBUTED"),
     ],
 )
 def test_sensible_parameter_values_are_accepted(name: str, value: str) -> None:
@@ -309,10 +382,20 @@ def test_the_extreme_values_the_parameters_accept_pass_the_resource_schemas(edge
         "MemorySize": 128 if lowest else 10240,
         "MapMaxConcurrency": "0" if lowest else "9999",
         "PythonRuntime": "python3.11" if lowest else "python3.13",
+        "LoadMode": "INLINE" if lowest else "DISTRIBUTED",
     }
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
         translated = translate()
     translated.pop("Parameters")
+    # with the values written in, the one condition is a constant: apply it as CloudFormation does
+    assert translated.pop("Conditions") == {
+        "DistributedLoad": {"Fn::Equals": [{"Ref": "LoadMode"}, "DISTRIBUTED"]}
+    }
+    distributed = values["LoadMode"] == "DISTRIBUTED"
+    resources = translated["Resources"]
+    for name in [n for n, r in resources.items() if r.pop("Condition", None)]:
+        if not distributed:
+            del resources[name]
     document = json.dumps(_inline_parameters(translated, values))
     assert [m.message for m in lint(document, config=ManualArgs(regions=["us-east-1"]))] == []
