@@ -61,7 +61,14 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _child(ctl: socket.socket, wake_r: int, wake_w: int, req: dict[str, Any], out_fd: int) -> None:
+def _child(
+    ctl: socket.socket,
+    sel: selectors.BaseSelector,
+    wake_r: int,
+    wake_w: int,
+    req: dict[str, Any],
+    out_fd: int,
+) -> None:
     """In the forked child: become ``python -m awslambdaric HANDLER`` in its own session."""
     code = 1
     try:
@@ -71,6 +78,7 @@ def _child(ctl: socket.socket, wake_r: int, wake_w: int, req: dict[str, Any], ou
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        sel.close()  # the server's descriptors are not the environment's business
         ctl.close()
         os.close(wake_r)
         os.close(wake_w)
@@ -165,7 +173,7 @@ def main() -> None:
                 send({"token": req["token"], "error": f"fork failed: {exc}"})
                 continue
             if pid == 0:
-                _child(ctl, wake_r, wake_w, req, fds[0])
+                _child(ctl, sel, wake_r, wake_w, req, fds[0])
             os.close(fds[0])
             children.add(pid)
             send({"token": req["token"], "pid": pid})
