@@ -120,6 +120,14 @@ def execution_history(clients: Clients, execution: Execution) -> Collected:
         )
     except SourceFormatError as error:
         return Collected(_absent(Source.EXECUTION_HISTORY, f"unreadable: {error}", origin), raw)
+    if not records and execution.map_run_arn:
+        # A Distributed Map's per-item Task events are in its child executions, and express
+        # children have no GetExecutionHistory at all (their history goes to CloudWatch Logs).
+        note = (
+            f"{execution.name} runs its items as Distributed Map children: their task events "
+            "are not in the parent's history"
+        )
+        return Collected(_absent(Source.EXECUTION_HISTORY, note, origin), raw)
     for record in records:
         record.function_name = record.function_name or target.function_name
     return Collected(SourceBatch(Source.EXECUTION_HISTORY, tuple(records), origin=origin), raw)

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.stub import Stubber
 
-from pclab.cloud import executions
+from pclab.cloud import collect, executions
 from pclab.cloud.aws import Clients
 from pclab.cloud.input import generate
 from pclab.cloud.stack import Target
@@ -140,3 +140,7 @@ def test_distributed_map_progress_comes_from_its_map_run(clients: Clients) -> No
     assert execution.status == "SUCCEEDED"
     assert execution.map_run_arn is not None  # read from the MapRunStarted event
     assert (execution.succeeded, execution.failed) == (6, 0)  # DescribeMapRun's itemCounts
+    # the parent's history has no per-item task events: the source says why it is absent
+    history = collect.execution_history(clients, execution)
+    assert not history.batch.provided
+    assert "Distributed Map children" in (history.batch.note or "")
