@@ -34,7 +34,11 @@ What the patches add, and why moto needs them (see FACTS.md):
     wrapped only to know which execution (and so which trace) the task belongs to;
   - StartExecution passes ``traceHeader`` and, for a traced state machine, starts a trace;
     DescribeExecution returns ``traceHeader`` (moto 5.2.5 drops both); the execution is recorded
-    as an ``AWS::StepFunctions::StateMachine`` segment of that trace when it ends.
+    as an ``AWS::StepFunctions::StateMachine`` segment of that trace when it ends;
+  - an inline Map runs at most 40 iterations at once, as on AWS (moto runs MaxConcurrency
+    workers, or one per item for 0): ``InlineIterationComponent._eval_body``;
+  - a Distributed Map's ``"ExecutionType": "EXPRESS"`` is accepted (moto's ASL grammar knows
+    only STANDARD; its interpreter runs both alike): ``AmazonStateLanguageParser.parse``.
 """
 
 from __future__ import annotations
@@ -1409,9 +1413,44 @@ def _emit_execution_segment(trace: _ExecutionTrace, status: str, error: str | No
     sink.put_trace_segments([json.dumps(document)])
 
 
+INLINE_MAP_MAX_CONCURRENCY = 40  # AWS: an inline Map's iterations at once, whatever it asks
+
+
+def inline_map_workers(max_concurrency: int, items: int) -> int:
+    """The MaxConcurrency moto's inline Map gets: what it asked for, at most 40 (0 = as many as
+    possible, so 40, or fewer when there are fewer items; moto reads 0 as one worker per item)."""
+    wanted = items if max_concurrency == 0 else max_concurrency
+    return min(wanted, INLINE_MAP_MAX_CONCURRENCY)
+
+
+def express_children_as_standard(definition: str) -> str:
+    """The definition with every ``ProcessorConfig.ExecutionType`` EXPRESS read as STANDARD."""
+    if "EXPRESS" not in definition:
+        return definition
+    try:
+        document = json.loads(definition)
+    except json.JSONDecodeError:
+        return definition  # moto's parser reports the syntax error itself
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            config = node.get("ProcessorConfig")
+            if isinstance(config, dict) and config.get("ExecutionType") == "EXPRESS":
+                config["ExecutionType"] = "STANDARD"
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(document)
+    return json.dumps(document)
+
+
 def _install_stepfunctions() -> None:
     from moto.core.responses import ActionResult
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend import execution as parser_execution
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
     from moto.stepfunctions.responses import StepFunctionResponse
@@ -1437,6 +1476,31 @@ def _install_stepfunctions() -> None:
         execute_lambda_function_integration,
     )
     # the two task states imported the module, not the function: patching the module suffices
+
+    # Map concurrency as on AWS: an inline Map never runs more than 40 iterations at once
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        inline_iteration_component as inline_iteration,
+    )
+
+    InlineIterationComponent = inline_iteration.InlineIterationComponent
+    original_inline_body = InlineIterationComponent._eval_body
+
+    def inline_eval_body(self: Any, env: Any) -> None:
+        eval_input = env.stack[-1]  # what moto's _eval_body pops first
+        eval_input.max_concurrency = inline_map_workers(
+            eval_input.max_concurrency, len(eval_input.input_items or ())
+        )
+        original_inline_body(self, env)
+
+    _patch(InlineIterationComponent, "_eval_body", inline_eval_body)
+
+    # "ExecutionType": "EXPRESS" for a Distributed Map's children: parsed as STANDARD
+    original_parse = AmazonStateLanguageParser.parse
+
+    def parse(definition: str) -> Any:
+        return original_parse(express_children_as_standard(definition))
+
+    _patch(AmazonStateLanguageParser, "parse", parse)
 
     # StartExecution: traceHeader in, and a trace for traced state machines
     original_start = StepFunctionsParserBackend.start_execution

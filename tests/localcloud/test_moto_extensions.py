@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from typing import Any
 
 import pytest
@@ -64,6 +65,14 @@ PATCHED_SIGNATURES: dict[tuple[str, str], list[str]] = {
         "moto.stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication",
         "terminated",
     ): ["self"],
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration"
+        ".inline_iteration_component.InlineIterationComponent",
+        "_eval_body",
+    ): ["self", "env"],
+    ("moto.stepfunctions.parser.asl.parse.asl_parser.AmazonStateLanguageParser", "parse"): [
+        "definition"
+    ],
 }
 
 # (module, dotted attribute) that moto_extensions / server read without replacing
@@ -101,6 +110,12 @@ READ_INTERNALS = [
     ("moto.stepfunctions.utils", "cfn_to_api_tags"),
     ("moto.xray.models", "xray_backends"),
     ("moto.xray.models", "XRayBackend.process_segment"),
+    # the inline Map cap reads the eval input _eval_body pops: its two fields we use
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration"
+        ".inline_iteration_component",
+        "InlineIterationComponentEvalInput.__init__",
+    ),
 ]
 
 
@@ -138,6 +153,38 @@ def test_patched_internal_keeps_its_shape(cloud: Cloud, key: tuple[str, str]) ->
 @pytest.mark.parametrize("module, attribute", READ_INTERNALS)
 def test_read_internal_exists(module: str, attribute: str) -> None:
     assert _resolve(f"{module}:{attribute}") is not None
+
+
+def test_the_inline_map_cap_reads_moto_eval_input_fields() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        inline_iteration_component as inline_iteration,
+    )
+
+    fields = inspect.signature(inline_iteration.InlineIterationComponentEvalInput).parameters
+    assert {"max_concurrency", "input_items"} <= set(fields)
+    # moto still reads 0 as "one worker per item": the cap turns it into AWS's 40
+    owner = inline_iteration.InlineIterationComponent
+    key = (f"{owner.__module__}.{owner.__qualname__}", "_eval_body")
+    source = inspect.getsource(moto_extensions.ORIGINALS.get(key, owner._eval_body))
+    assert "len(input_items)" in source and "DEFAULT_MAX_CONCURRENCY_VALUE" in source
+    assert [moto_extensions.inline_map_workers(m, n) for m, n in [(0, 150), (0, 6), (5, 150)]] == [
+        40,
+        6,
+        5,
+    ]
+    assert moto_extensions.inline_map_workers(100, 150) == 40
+
+
+def test_express_children_are_parsed_as_standard_only_where_the_grammar_needs_it() -> None:
+    definition = (
+        '{"StartAt": "M", "States": {"M": {"Type": "Map", "Comment": "EXPRESS", "ItemProcessor":'
+        ' {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}}}}}'
+    )
+    rewritten = json.loads(moto_extensions.express_children_as_standard(definition))
+    processor = rewritten["States"]["M"]["ItemProcessor"]["ProcessorConfig"]
+    assert processor == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert rewritten["States"]["M"]["Comment"] == "EXPRESS"
+    assert moto_extensions.express_children_as_standard("{not json EXPRESS") == "{not json EXPRESS"
 
 
 def test_our_models_win_in_moto_model_map(cloud: Cloud) -> None:
