@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +24,10 @@ from localcloud.cloud_helpers import (
     make_function,
     throttle,
 )
-from pclab.localcloud.invocation import InvokeResult
+from pclab.localcloud.invocation import InvokeRequest, InvokeResult
 from pclab.localcloud.lambda_control import NO_EXECUTION_LAYER
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -230,3 +233,62 @@ def test_function_error_fails_the_task_with_its_error_type(
     done = _run(cloud, machine, {"id": 1})
     assert (done["status"], done["error"]) == ("FAILED", "ValueError")
     assert json.loads(done["cause"]) == error_doc
+
+
+def handler_like(request: InvokeRequest) -> InvokeResult:
+    """The sample handler's result shape (functions/concurrencytest.py), for the real definition."""
+    event = json.loads(request.payload)
+    now = time.time()
+    result = {
+        "requestId": str(uuid.uuid4()),
+        "environmentId": "env-1",
+        "firstInvocation": False,
+        "initializationType": "on-demand",
+        "initDurationMs": 1.0,
+        "startedAt": now,
+        "finishedAt": now,
+        "functionVersion": request.spec.version,
+        "item": event["item"],
+    }
+    return InvokeResult(200, json.dumps(result).encode(), request.spec.version)
+
+
+@pytest.mark.parametrize("load_mode", ["INLINE", "DISTRIBUTED"])
+def test_the_sample_definition_runs_through_the_seam_in_one_trace(
+    cloud: Cloud, layer: RecordingLayer, load_mode: str
+) -> None:
+    fn = make_function(cloud)
+    layer.respond = handler_like
+    text = (REPO / "statemachine" / "concurrency_test_state_machine.asl.json").read_text()
+    for key, value in {
+        "FunctionAliasArn": f"{fn.arn}:live",
+        "MapMaxConcurrency": "0",
+        "LoadMode": load_mode,
+    }.items():
+        text = text.replace("${" + key + "}", value)
+    sfn = cloud.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"sample-{uuid.uuid4().hex[:8]}",
+        definition=text,
+        roleArn="arn:aws:iam::123456789012:role/sample",
+        tracingConfiguration={"enabled": True},
+    )["stateMachineArn"]
+    assert sfn.describe_state_machine(stateMachineArn=machine)["definition"] == text
+    arn = sfn.start_execution(
+        stateMachineArn=machine,
+        name=uuid.uuid4().hex,
+        input=json.dumps({"items": [{"id": 1}, {"id": 2}, {"id": 3}]}),
+    )["executionArn"]
+    deadline = time.monotonic() + 30
+    while (done := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert done["status"] == "SUCCEEDED", done
+    results = json.loads(done["output"])["results"]
+    assert [(r["id"], r["env"], r["ver"]) for r in results] == [
+        (i, "env-1", fn.version) for i in (1, 2, 3)
+    ]
+    root = done["traceHeader"].split(";")[0]
+    assert len(layer.invocations) == 3
+    assert {(r.trace_header or "").split(";")[0] for r in layer.invocations} == {root}
+    assert {r.provisioned_qualifier for r in layer.invocations} == {None}
