@@ -254,7 +254,9 @@ def run_configs(
                 provisioned_concurrency=pc or 0,
                 items=len(run_input.items),
                 max_concurrency=stack.parameter_int("MapMaxConcurrency"),
-                inline_map=not map_runs,
+                # a Map Run seen in the history, or else the template's LoadMode, says which Map
+                # ran: "asked" is then min(items, MaxConcurrency or items) instead of at most 40
+                inline_map=not map_runs and stack.parameters.get("LoadMode") != "DISTRIBUTED",
             )
         )
     return configs
