@@ -88,12 +88,12 @@ class Live:
             assert got["AvailableProvisionedConcurrentExecutions"] == pc
         return alias_arn
 
-    def state_machine(self, alias_arn: str) -> str:
+    def state_machine(self, alias_arn: str, load_mode: str = "INLINE") -> str:
         """The project's definition with the substitutions SAM would make."""
         definition = (REPO / "statemachine" / "concurrency_test_state_machine.asl.json").read_text()
         definition = definition.replace("${FunctionAliasArn}", alias_arn)
         definition = definition.replace("${MapMaxConcurrency}", "0")
-        definition = definition.replace("${LoadMode}", "INLINE")  # the original sample's Map
+        definition = definition.replace("${LoadMode}", load_mode)
         role = self.client("iam").create_role(
             RoleName=f"sm-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}"
         )["Role"]["Arn"]
@@ -231,3 +231,24 @@ def test_state_machine_on_pc_50_is_served_warm_and_a_bad_item_fails_alone(live: 
     name = alias.split(":")[6]
     stats = live.cloud.control.execution_layer.stats(name)  # type: ignore[union-attr]
     assert stats.cold_starts == 0 and stats.spillover_invocations == 0
+
+
+def test_distributed_map_100_items_on_pc_50_make_50_spillover_cold_starts(live: Live) -> None:
+    """100 at once through the deployed state machine (Distributed Map): PC 50 + 50 cold.
+
+    moto starts the 100 child executions over about a second, so the work (3 s) is long enough
+    for every item to be in flight before the first one ends and frees its environment.
+    """
+    alias = live.deploy(init=0.3, work=3.0, reserved=200, pc=50)
+    machine = live.state_machine(alias, load_mode="DISTRIBUTED")
+    _, results = live.execute(machine, [{"id": i} for i in range(1, 101)])
+    assert [r["id"] for r in results] == list(range(1, 101))
+    assert not [r for r in results if "error" in r]
+    by_type = [r["initType"] for r in results]
+    assert by_type.count("provisioned-concurrency") == 50
+    assert by_type.count("on-demand") == 50, "the 50 above the PC level are real cold starts"
+    assert all(r["first"] for r in results), "100 environments, each serving its first call"
+    name = alias.split(":")[6]
+    stats = live.cloud.control.execution_layer.stats(name)  # type: ignore[union-attr]
+    assert stats.cold_starts == 50 and stats.spillover_invocations == 50
+    assert stats.peak_inflight == 100
