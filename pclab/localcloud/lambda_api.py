@@ -54,9 +54,17 @@ def _credential_scope(environ: dict[str, Any]) -> tuple[str | None, str | None]:
 class LambdaApi:
     """WSGI middleware: the Lambda routes above, moto for the rest."""
 
-    def __init__(self, moto_app: WsgiApp, control: LambdaControlPlane) -> None:
+    def __init__(
+        self,
+        moto_app: WsgiApp,
+        control: LambdaControlPlane,
+        *,
+        before_service: dict[str, Callable[[], None]] | None = None,
+    ) -> None:
         self.moto_app = moto_app
         self.control = control
+        # per SigV4 service name, something to do before moto serves its first request
+        self.before_service = before_service or {}
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -65,6 +73,9 @@ class LambdaApi:
         if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
             self.control.reset()  # moto forgets its functions: the control plane must too
         service, region = _credential_scope(environ)
+        prepare = self.before_service.get(service or "")
+        if prepare is not None:
+            prepare()
         if service == "lambda":
             for pattern, kind in _ROUTES:
                 match = pattern.match(path)

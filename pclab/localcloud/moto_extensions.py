@@ -68,7 +68,7 @@ ACCOUNT_ID = "123456789012"  # moto's default account: every request without oth
 PC_READY_TIMEOUT_SECONDS = float(os.environ.get("PCLAB_PC_READY_TIMEOUT", "900"))
 
 _installed: dict[str, Any] = {}
-_install_lock = threading.Lock()
+_install_lock = threading.RLock()
 
 # Every moto attribute we replace, as (owner, attribute name), and moto's own version of it:
 # tests/localcloud/test_moto_extensions.py checks each against the shape we rely on.
@@ -1585,21 +1585,36 @@ def _install_stepfunctions() -> None:
 
 
 # =============================================================== the seam
-def install(control_plane: LambdaControlPlane, telemetry: Any = None) -> None:
+def install(
+    control_plane: LambdaControlPlane, telemetry: Any = None, *, cloudformation_now: bool = True
+) -> None:
     """Apply every patch (once per process) and route them to this control plane.
 
     A second call only swaps the control plane (tests run several local clouds in one process).
+    With ``cloudformation_now=False`` the CloudFormation patches wait for
+    :func:`ensure_cloudformation` (the server calls it on the first CloudFormation request):
+    importing moto's CloudFormation costs about a second, which a start should not wait for.
     """
     with _install_lock:
         _installed["control_plane"] = control_plane
         _installed["telemetry"] = telemetry
         _installed["active"] = True
-        if _installed.get("done"):
-            return
-        _install_cloudformation()
-        _install_lambda()
-        _install_stepfunctions()
-        _installed["done"] = True
+        if not _installed.get("done"):
+            _install_lambda()
+            _install_stepfunctions()
+            _installed["done"] = True
+    if cloudformation_now:
+        ensure_cloudformation()
+
+
+def ensure_cloudformation() -> None:
+    """Install the CloudFormation patches if not yet done (idempotent, thread-safe)."""
+    if _installed.get("cloudformation"):
+        return
+    with _install_lock:
+        if not _installed.get("cloudformation"):
+            _install_cloudformation()
+            _installed["cloudformation"] = True
 
 
 def deactivate() -> None:

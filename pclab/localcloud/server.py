@@ -137,8 +137,12 @@ class LocalCloud:
             account_limit=self.account_limit,
             telemetry=sink,
         )
-        moto_extensions.install(control, telemetry=sink)
-        app = LambdaApi(DomainDispatcherApplication(create_backend_app), control)
+        moto_extensions.install(control, telemetry=sink, cloudformation_now=False)
+        app = LambdaApi(
+            DomainDispatcherApplication(create_backend_app),
+            control,
+            before_service={"cloudformation": moto_extensions.ensure_cloudformation},
+        )
         verbose = self.verbose
 
         class Handler(MotoRequestHandler):
@@ -190,7 +194,11 @@ class LocalCloud:
 
 
 def _warm_imports() -> None:
+    """What the first deploy needs, loaded while the user types: CloudFormation, the translator."""
+    from pclab.localcloud import moto_extensions
+
     with contextlib.suppress(Exception):
+        moto_extensions.ensure_cloudformation()
         importlib.import_module("samtranslator.translator.translator")
 
 

@@ -119,6 +119,12 @@ READ_INTERNALS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def all_patches(cloud: Cloud) -> None:
+    """The server installs the CloudFormation patches on first use: have them all here."""
+    moto_extensions.ensure_cloudformation()
+
+
 def _resolve(dotted: str) -> Any:
     module_name, _, rest = dotted.partition(":")
     target: Any = importlib.import_module(module_name)
