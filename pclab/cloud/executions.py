@@ -23,6 +23,7 @@ from pclab.cloud.input import ExecutionInput
 from pclab.cloud.stack import Target
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+HISTORY_COST_FACTOR = 10.0
 _ITEM_DONE = {
     "MapIterationSucceeded": "succeeded",
     "MapIterationFailed": "failed",
@@ -48,6 +49,7 @@ class Execution:
     poll_error: str | None = None  # the last error while following it (progress only)
     _last_event_id: int = 0  # the newest history event already counted
     _counted_at: float = float("-inf")  # monotonic time of the last history read
+    _count_seconds: float = 0.0  # how long that read took
 
     @property
     def done(self) -> int:
@@ -103,9 +105,9 @@ def start(clients: Clients, target: Target, run_input: ExecutionInput) -> Execut
     )
 
 
-def poll(clients: Clients, execution: Execution, *, history_every: float = 0.0) -> None:
+def poll(clients: Clients, execution: Execution, *, history_every: float | None = None) -> None:
     """Refresh status, and item counts if ``history_every`` seconds have passed since the last
-    count (or the execution has ended). Transient errors are kept, not raised.
+    count (None: count now), or the execution has ended. Transient errors are kept, not raised.
 
     WHY two rates: DescribeExecution is small and tells when the run ends (the next run starts
     then, so it is polled often); the history grows with every item and only feeds the bar.
@@ -116,9 +118,14 @@ def poll(clients: Clients, execution: Execution, *, history_every: float = 0.0) 
         execution.describe = dict(described)
         now = time.monotonic()
         ended = str(described.get("status", "RUNNING")) in TERMINAL
-        if ended or now - execution._counted_at >= history_every:
+        # A long history is expensive to serve (a moto server spends ~0.2 s of CPU on 600
+        # events, next to the Lambda environments of the run it measures): wait at least
+        # HISTORY_COST_FACTOR times the last read, so progress costs the run at most ~10 %.
+        spacing = max(history_every or 0.0, HISTORY_COST_FACTOR * execution._count_seconds)
+        if ended or history_every is None or now - execution._counted_at >= spacing:
             _count_items(clients, execution)
             execution._counted_at = now
+            execution._count_seconds = time.monotonic() - now
         execution.poll_error = None
     except (ClientError, BotoCoreError) as error:
         execution.poll_error = describe_aws_error(error, f"following {execution.name}")
