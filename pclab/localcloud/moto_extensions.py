@@ -326,6 +326,10 @@ class _VersionResource:
     arn: str
     region: str
 
+    def is_created(self) -> bool:
+        """moto's ResourceMap asks (CreateStack): ours exist once constructed."""
+        return True
+
     @property
     def physical_resource_id(self) -> str:
         return self.arn
@@ -348,6 +352,10 @@ class _AliasResource:
     name: str
     arn: str
     region: str
+
+    def is_created(self) -> bool:
+        """moto's ResourceMap asks (CreateStack): ours exist once constructed."""
+        return True
 
     @property
     def physical_resource_id(self) -> str:
@@ -375,6 +383,10 @@ class _StateMachineResource:
 
     arn: str
     name: str
+
+    def is_created(self) -> bool:
+        """moto's ResourceMap asks (CreateStack): ours exist once constructed."""
+        return True
 
     @property
     def physical_resource_id(self) -> str:
@@ -1048,6 +1060,12 @@ def _stack_call(original: Callable[..., Any], *, creating: bool) -> Callable[...
     """CreateStack/UpdateStack: a failed resource rolls back; PC is waited for."""
 
     def call(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        if creating:  # CreateStack(name, template, parameters, ...): constraints first, as AWS
+            template = args[0] if args else kwargs["template"]
+            parameters = (args[1] if len(args) > 1 else kwargs.get("parameters")) or {}
+            check_parameters(
+                _parse_template_text(template, parameters, self.region_name), parameters
+            )
         try:
             stack = original(self, name, *args, **kwargs)
         except ResourceFailed as error:
@@ -1573,7 +1591,8 @@ def _install_stepfunctions() -> None:
         original_terminated(self)
         execution = self.execution
         with _traces_lock:
-            trace = _traces.get(execution.exec_arn)
+            # done with it: its tasks have run (the execution keeps its own trace_header)
+            trace = _traces.pop(execution.exec_arn, None)
         if trace is not None:
             status = getattr(execution.exec_status, "value", str(execution.exec_status))
             try:

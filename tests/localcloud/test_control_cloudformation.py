@@ -338,3 +338,24 @@ def test_new_code_moves_the_alias_and_its_provisioned_pool(
         FunctionName=outputs["FunctionName"], Qualifier="live"
     )
     assert pc["RequestedProvisionedConcurrentExecutions"] == 2
+
+
+def test_create_stack_checks_parameters_too(artifacts: Cloud, stack_name: str) -> None:
+    cfn = artifacts.client("cloudformation")
+    template = sam_template().replace(
+        "ProvisionedConcurrency: {Type: Number, Default: 2}",
+        "ProvisionedConcurrency: {Type: Number, Default: 2, MaxValue: 5}",
+    )
+    with pytest.raises(cfn.exceptions.ClientError) as caught:
+        cfn.create_stack(
+            StackName=stack_name,
+            TemplateBody=template,
+            Parameters=[{"ParameterKey": "ProvisionedConcurrency", "ParameterValue": "6"}],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    assert caught.value.response["Error"]["Message"] == (
+        "Parameter 'ProvisionedConcurrency' must be a number not greater than 5"
+    )
+    assert stack_name not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+    cfn.create_stack(StackName=stack_name, TemplateBody=template, Capabilities=["CAPABILITY_IAM"])
+    assert wait_stack(cfn, stack_name)["StackStatus"] == "CREATE_COMPLETE"
