@@ -340,7 +340,7 @@ def test_new_code_moves_the_alias_and_its_provisioned_pool(
     assert pc["RequestedProvisionedConcurrentExecutions"] == 2
 
 
-def test_create_stack_checks_parameters_too(artifacts: Cloud, stack_name: str) -> None:
+def test_create_and_update_stack_without_change_sets(artifacts: Cloud, stack_name: str) -> None:
     cfn = artifacts.client("cloudformation")
     template = sam_template().replace(
         "ProvisionedConcurrency: {Type: Number, Default: 2}",
@@ -359,3 +359,16 @@ def test_create_stack_checks_parameters_too(artifacts: Cloud, stack_name: str) -
     assert stack_name not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
     cfn.create_stack(StackName=stack_name, TemplateBody=template, Capabilities=["CAPABILITY_IAM"])
     assert wait_stack(cfn, stack_name)["StackStatus"] == "CREATE_COMPLETE"
+    cfn.update_stack(
+        StackName=stack_name,
+        TemplateBody=template,
+        Parameters=[{"ParameterKey": "ProvisionedConcurrency", "ParameterValue": "3"}],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    stack = wait_stack(cfn, stack_name)
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    function = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["FunctionName"]
+    pc = artifacts.client("lambda").get_provisioned_concurrency_config(
+        FunctionName=function, Qualifier="live"
+    )
+    assert pc["RequestedProvisionedConcurrentExecutions"] == 3
