@@ -146,8 +146,9 @@ def test_pclab_analyze_reaches_the_same_verdicts_from_the_saved_documents(
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="local cloud: the first cold start of a function version waits ~4.8 s before its "
-    "init (the code zip is unpacked then, not at deploy); reported in issue 5's note",
+    reason="local cloud: the first cold starts of a function version all wait 2.7-4.8 s "
+    "before their Initialization begins (X-Ray), a one-time setup per version such as unpacking "
+    "the 19 MB, 2,550-file code zip at the first invoke; reported in issue 5's note",
 )
 def test_cold_calls_cost_about_init_plus_work(
     demo: tuple[Path, dict[str, Any], dict[str, Any]],
