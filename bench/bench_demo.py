@@ -62,6 +62,7 @@ def main() -> int:
             print(done.stdout[-2000:], done.stderr[-2000:], sep="\n")
             return 1
         timings = json.loads((out / "timings.json").read_text())
+        runs_seen = json.loads((out / "report.json").read_text())["runs"]
         actual = {
             "reserved": execution_seconds(out, "BaseConcurrencyTestStateMachine"),
             "provisioned": execution_seconds(out, "ProvisionedConcurrencyTestStateMachine"),
@@ -71,6 +72,14 @@ def main() -> int:
         print(
             f"{label:<12} execution {seconds:6.1f} s   floor {floors[label]:5.1f} s   "
             f"ratio {seconds / floors[label]:.2f}"
+        )
+    for run in runs_seen:
+        cold = run["latency_s"]["caller_cold"]["p50"]
+        warm = run["latency_s"]["caller_warm"]["p50"]
+        print(
+            f"  {run['name'][:40]:<40} cold {run['cold_starts']:>3}/{run['invocations']}  "
+            f"peak {run['concurrency']['peak']}  cold p50 {cold or 0:.2f} s  "
+            f"warm p50 {warm or 0:.2f} s"
         )
     runs, floor = sum(actual.values()), sum(floors.values())
     waited = timings.get("executions", 0.0)

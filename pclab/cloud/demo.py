@@ -32,13 +32,11 @@ from pclab.cloud.input import ExecutionInput
 REGION = "us-east-1"
 DUMMY_CREDENTIALS = ("testing", "testing")
 PROJECT_FILES = ("template.yaml", "sam-package.sh", "sam-deploy.sh", "sample-test-input.json")
-# On AWS an inline Map runs at most 40 iterations at once, and the template's MapMaxConcurrency=0
-# means exactly that. The local cloud's Map (moto's interpreter) has no such cap and would start
-# all 150 at once, so the demo states the 40 explicitly: the same behaviour on AWS, and the
-# sample's waves (40 cold, then warm) locally. LoadMode=INLINE keeps the original sample's Map
-# where the template offers a distributed one (sam deploy ignores overrides of parameters a
-# template does not have). A user's own override of either wins.
-DEFAULT_OVERRIDES = ("MapMaxConcurrency=40", "LoadMode=INLINE")
+# The original sample's Map: an inline Map, which runs at most 40 items at once (waves of 40:
+# the first cold, the rest warm). The template's default LoadMode is a Distributed Map (all items
+# at once); sam deploy ignores an override of a parameter a template does not have. A user's own
+# LoadMode override wins.
+DEFAULT_OVERRIDES = ("LoadMode=INLINE",)
 
 
 def parameter_overrides(given: Sequence[str]) -> tuple[str, ...]:

@@ -103,12 +103,11 @@ def test_cli_refuses_bad_input_before_any_aws_call(
     assert not (tmp_path / "o").exists()
 
 
-def test_demo_states_the_inline_map_cap_unless_the_user_sets_it() -> None:
+def test_demo_runs_the_samples_inline_map_unless_the_user_says_otherwise() -> None:
     from pclab.cloud.demo import parameter_overrides
 
     assert parameter_overrides(["ProvisionedConcurrency=5"]) == (
         "ProvisionedConcurrency=5",
-        "MapMaxConcurrency=40",
         "LoadMode=INLINE",
     )
     assert parameter_overrides(["MapMaxConcurrency=4", "LoadMode=DISTRIBUTED"]) == (
