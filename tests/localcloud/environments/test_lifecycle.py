@@ -323,3 +323,48 @@ def test_environments_die_with_a_killed_fork_server_and_a_new_one_takes_over(
     after = body(invoke(manager, spec, {"id": 9}))
     assert after["first"] is True
     assert manager._ctx.launcher.server_pid not in (None, server)  # type: ignore[attr-defined]
+
+
+_HARD_KILL_CHILD = """
+import json, sys, threading, time
+from pclab.localcloud.environments import EnvironmentManager
+from pclab.localcloud.invocation import FunctionSpec, InvokeRequest
+code = bytes.fromhex(sys.argv[1])
+spec = FunctionSpec("hk", "arn:aws:lambda:us-east-1:123456789012:function:hk", "$LATEST",
+                    "app.handler", "python3.11", 128, 10, {}, "sha-hk", code)
+
+class Sink:
+    def put_trace_segments(self, documents): pass
+    def put_log_events(self, group, stream, events): pass
+
+m = EnvironmentManager(Sink())
+busy = InvokeRequest(spec, b'{"sleep": 60}', None)
+threading.Thread(target=m.invoke, args=(busy,), daemon=True).start()
+while m.stats("hk").environments < 1:  # one environment busy in its handler...
+    time.sleep(0.05)
+m.invoke(InvokeRequest(spec, b"{}", None))  # ...and one idle
+print(json.dumps({"envs": m.environment_pids(), "server": m._ctx.launcher.server_pid}), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_killed_local_cloud_process_leaves_no_environment_behind() -> None:
+    """SIGKILL of the process that holds the manager: no cleanup code runs, still no orphan."""
+    import subprocess
+    import sys
+
+    from .conftest import make_zip
+
+    sleeper = "import time\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n"
+    code = make_zip({"app.py": sleeper})
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HARD_KILL_CHILD, code.hex()], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        started = json.loads(child.stdout.readline())
+    finally:
+        child.kill()
+        child.wait()
+    assert len(started["envs"]) == 2 and started["server"]
+    assert_gone([*started["envs"], started["server"]], timeout=5)
