@@ -48,9 +48,9 @@ def deploy(env: Env, packaged: Path, *overrides: str) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
-def pclab_run(env: Env, out: Path) -> dict[str, dict[str, Any]]:
+def pclab_run(env: Env, out: Path, *options: str) -> dict[str, dict[str, Any]]:
     """`pclab run --items 150` against the local cloud; report.json's runs by label."""
-    command = [sys.executable, "-m", "pclab.cli", "run", "--stack", STACK]
+    command = [sys.executable, "-m", "pclab.cli", "run", "--stack", STACK, *options]
     command += ["--items", str(ITEMS), "--out", str(out), "--no-charts", "--source-wait", "15"]
     done = subprocess.run(
         command, cwd=REPO, env=env.vars, capture_output=True, text=True, timeout=400, check=False
@@ -92,7 +92,8 @@ def test_each_load_mode_reaches_the_concurrency_it_asks_for(
 
     # INLINE: the original sample's Map runs at most 40 at once, whatever MaxConcurrency says
     deploy(env, packaged, "ProvisionedConcurrency=100", INLINE_WORK, "LoadMode=INLINE")
-    for label, run in pclab_run(env, env.tmp / "inline").items():
+    # (both state machines at once: four waves each, run side by side to keep the test short)
+    for label, run in pclab_run(env, env.tmp / "inline", "--together").items():
         assert run["concurrency"] == {"peak": 40, "asked": 40}, label
 
     delete = env.run("./sam-delete.sh", STACK)
