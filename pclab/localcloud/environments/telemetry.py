@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import math
-import os
+import platform
 import queue
 import secrets
 import socket
@@ -370,8 +370,6 @@ class XRayDaemon:
 
 
 def python_version() -> str:
-    import platform
-
     return platform.python_version()
 
 
@@ -385,25 +383,3 @@ def memory_peak_mb(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-__all__ = [
-    "InvocationTrace",
-    "ReportFields",
-    "TelemetryPipeline",
-    "XRayDaemon",
-    "end_line",
-    "init_report_line",
-    "init_start_line",
-    "iso_now",
-    "lambda_segments",
-    "log_stream_name",
-    "memory_peak_mb",
-    "new_segment_id",
-    "new_trace_id",
-    "os",
-    "parse_trace_header",
-    "python_version",
-    "report_line",
-    "start_line",
-]
