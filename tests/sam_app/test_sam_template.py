@@ -285,6 +285,8 @@ def test_parameters_have_the_contract_defaults_and_all_are_constrained() -> None
     assert {
         name: str(parameters[name]["Default"]) for name in CONTRACT_DEFAULTS
     } == CONTRACT_DEFAULTS
+    # the load mode that reaches the concurrency asked for is the default
+    assert parameters["LoadMode"]["Default"] == "DISTRIBUTED"
     for name, spec in parameters.items():
         assert parameter_problem(spec, str(spec["Default"])) is None, name
         assert spec.get("Description"), name
