@@ -110,6 +110,16 @@ def exit_description(code: int | None) -> str:
     return f"exit status {code}"
 
 
+def _error_type_of(body: bytes) -> str | None:
+    """The ``errorType`` of a runtime's error document, when the header did not say it."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    value = doc.get("errorType") if isinstance(doc, dict) else None
+    return str(value) if value else None
+
+
 def lambda_error(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
@@ -310,20 +320,10 @@ class Environment:
         return self._answer(request_id, "response", body, None)
 
     def on_invocation_error(self, request_id: str, body: bytes, error_type: str | None) -> bool:
-        if error_type is None:
-            try:
-                error_type = str(json.loads(body).get("errorType") or "") or None
-            except (ValueError, AttributeError):
-                error_type = None
-        return self._answer(request_id, "error", body, error_type)
+        return self._answer(request_id, "error", body, error_type or _error_type_of(body))
 
     def on_init_error(self, body: bytes, error_type: str | None) -> None:
-        if error_type is None:
-            try:
-                error_type = str(json.loads(body).get("errorType") or "") or None
-            except (ValueError, AttributeError):
-                error_type = None
-        self._init_error = (error_type, body)
+        self._init_error = (error_type or _error_type_of(body), body)
 
     def _answer(
         self, request_id: str, kind: Literal["response", "error"], body: bytes, etype: str | None
