@@ -120,7 +120,8 @@ def execution_history(clients: Clients, execution: Execution) -> Collected:
         )
     except SourceFormatError as error:
         return Collected(_absent(Source.EXECUTION_HISTORY, f"unreadable: {error}", origin), raw)
-    if not records and execution.map_run_arn:
+    map_run = execution.map_run_arn or any(e.get("type") == "MapRunStarted" for e in events)
+    if not records and map_run:
         # A Distributed Map's per-item Task events are in its child executions, and express
         # children have no GetExecutionHistory at all (their history goes to CloudWatch Logs).
         note = (

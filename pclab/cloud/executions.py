@@ -117,12 +117,20 @@ def poll(clients: Clients, execution: Execution, *, history_every: float | None 
         described: Any = sfn.describe_execution(executionArn=execution.arn)
         execution.describe = dict(described)
         now = time.monotonic()
-        ended = str(described.get("status", "RUNNING")) in TERMINAL
-        # A long history is expensive to serve (a moto server spends ~0.2 s of CPU on 600
-        # events, next to the Lambda environments of the run it measures): wait at least
-        # HISTORY_COST_FACTOR times the last read, so progress costs the run at most ~10 %.
-        spacing = max(history_every or 0.0, HISTORY_COST_FACTOR * execution._count_seconds)
-        if ended or history_every is None or now - execution._counted_at >= spacing:
+        status = str(described.get("status", "RUNNING"))
+        if status == "SUCCEEDED" and execution.map_run_arn is None and execution.done > 0:
+            # An inline Map that succeeded has done every item: no history read between this
+            # run's end and the next one's start (collection reads the whole history anyway).
+            read = False
+        elif status in TERMINAL or history_every is None:
+            read = True
+        else:
+            # A long history is expensive to serve (a moto server spends ~0.2 s of CPU on 600
+            # events, next to the Lambda environments of the run it measures): wait at least
+            # HISTORY_COST_FACTOR times the last read, so progress costs the run ~10 % at most.
+            spacing = max(history_every, HISTORY_COST_FACTOR * execution._count_seconds)
+            read = now - execution._counted_at >= spacing
+        if read:
             _count_items(clients, execution)
             execution._counted_at = now
             execution._count_seconds = time.monotonic() - now
@@ -130,7 +138,6 @@ def poll(clients: Clients, execution: Execution, *, history_every: float | None 
     except (ClientError, BotoCoreError) as error:
         execution.poll_error = describe_aws_error(error, f"following {execution.name}")
         return
-    status = str(described.get("status", "RUNNING"))
     if status in TERMINAL and not execution.finished:
         execution.status = status
         stop = described.get("stopDate")
