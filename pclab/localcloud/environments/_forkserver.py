@@ -10,6 +10,8 @@ is part of a real cold start. awslambdaric's compiled client (``runtime_client``
 read ``AWS_LAMBDA_RUNTIME_API`` / log settings when they load, so each child imports them itself,
 after its environment is in place: the child then runs exactly ``python -m awslambdaric HANDLER``.
 
+Usage: ``_forkserver.py FD [DIR...]``; the DIRs are removed when the manager is gone.
+
 Protocol on the SOCK_SEQPACKET socket FD (one JSON object per message):
   request  {"token", "argv", "env", "cwd", "path"} with the stdout/stderr pipe end as SCM_RIGHTS
   replies  {"token", "pid"} right after the fork, or {"token", "error"};
@@ -31,6 +33,7 @@ import math  # noqa: F401
 import os
 import runpy
 import selectors
+import shutil
 import signal
 import socket
 import sys
@@ -185,6 +188,8 @@ def main() -> None:
     for pid in list(children):
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
+    for path in sys.argv[2:]:  # the manager's work and code directories (RAM, for the code)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":

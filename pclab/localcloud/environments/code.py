@@ -1,20 +1,30 @@
-"""The deployed code, unpacked once per (function, code SHA-256) like Lambda's /var/task."""
+"""The deployed code, unpacked once per code SHA-256, like Lambda's /var/task.
+
+On Lambda the package is unpacked before the function becomes Active, so it is no part of a cold
+start. Here it happens the first time a version is needed (a provisioned allocation, or the first
+invoke), once per distinct zip: functions with the same package (the sample's two functions are
+built from one CodeUri) share one read-only tree. The manager never holds its lock while this
+runs, so one function's first unpack does not hold up anything else.
+"""
 
 from __future__ import annotations
 
 import io
+import os
+import posixpath
 import re
 import shutil
-import stat
 import threading
 import zipfile
 from pathlib import Path
 
 from ..invocation import FunctionSpec, LambdaServiceError
 
+_COPY_BUFFER = 1 << 20
+
 
 class CodeCache:
-    """Unpacks each function's zip once; every environment of that code shares the directory."""
+    """Unpacks each distinct code zip once; every environment of that code shares the directory."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
@@ -22,12 +32,11 @@ class CodeCache:
         self._locks: dict[Path, threading.Lock] = {}
 
     def task_root(self, spec: FunctionSpec) -> Path:
-        safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", spec.function_name)
-        safe_sha = re.sub(r"[^A-Za-z0-9]", "", spec.code_sha256)[:24] or "nosha"
-        target = self._root / f"{safe_name}-{safe_sha}"
+        safe_sha = re.sub(r"[^A-Za-z0-9]", "", spec.code_sha256)[:32] or "nosha"
+        target = self._root / safe_sha
         with self._lock:
             lock = self._locks.setdefault(target, threading.Lock())
-        with lock:
+        with lock:  # concurrent first calls of the same code wait for one unpack
             if not target.is_dir():
                 self._unpack(spec, target)
         return target
@@ -37,15 +46,7 @@ class CodeCache:
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         try:
-            with zipfile.ZipFile(io.BytesIO(spec.code_zip)) as zf:
-                for info in zf.infolist():
-                    dest = (partial / info.filename).resolve()
-                    if not str(dest).startswith(str(partial.resolve())):
-                        raise zipfile.BadZipFile(f"entry {info.filename!r} leaves the code root")
-                    zf.extract(info, partial)
-                    mode = (info.external_attr >> 16) & 0o777
-                    if mode and not info.is_dir():
-                        dest.chmod(mode | stat.S_IRUSR)
+            _extract(spec.code_zip, str(partial))
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             shutil.rmtree(partial, ignore_errors=True)
             # What Lambda says when the uploaded package cannot be unpacked.
@@ -56,8 +57,31 @@ class CodeCache:
             ) from exc
         partial.rename(target)
 
-    def remove_function(self, function_name: str) -> None:
-        safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", function_name)
-        for path in self._root.glob(f"{safe_name}-*"):
-            if path.name.rsplit("-", 1)[0] == safe_name:  # not "name-other-..."
-                shutil.rmtree(path, ignore_errors=True)
+
+def _extract(data: bytes, root: str) -> None:
+    """Extract every entry under ``root``, refusing any that would land outside it.
+
+    Written out rather than ``ZipFile.extractall``: a sam-built package holds thousands of small
+    files (botocore), and per-entry path resolution and directory checks made that seconds.
+    """
+    made: set[str] = set()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            name = posixpath.normpath(info.filename.replace("\\", "/")).lstrip("/")
+            if name in ("", ".") or name == ".." or name.startswith("../"):
+                raise zipfile.BadZipFile(f"entry {info.filename!r} leaves the code root")
+            dest = os.path.join(root, name)
+            if info.is_dir():
+                if dest not in made:
+                    os.makedirs(dest, exist_ok=True)
+                    made.add(dest)
+                continue
+            parent = os.path.dirname(dest)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            with zf.open(info) as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out, _COPY_BUFFER)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode & 0o111:  # keep executables executable (bundled binaries, scripts)
+                os.chmod(dest, mode | 0o400)

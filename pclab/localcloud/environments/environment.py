@@ -21,6 +21,7 @@ from typing import Literal
 
 from ..invocation import FunctionSpec, LambdaServiceError
 from . import telemetry as tm
+from .code import CodeCache
 from .loop import EventLoopThread
 from .process import Launcher, LaunchSpec, kill_group
 from .runtime_api import RuntimeApiEndpoint, RuntimeConnection
@@ -85,6 +86,7 @@ class EnvironmentContext:
     pipeline: tm.TelemetryPipeline
     xray_port: int
     work_dir: Path
+    code: CodeCache
     runtime_dir: str
     python_version: str
 
@@ -131,14 +133,13 @@ class Environment:
         self,
         ctx: EnvironmentContext,
         spec: FunctionSpec,
-        task_root: Path,
         init_type: InitType,
         *,
         pool_key: str | None = None,
     ) -> None:
         self.ctx = ctx
         self.spec = spec
-        self.task_root = task_root
+        self.task_root = Path()  # set by start(): the unpacked code (LAMBDA_TASK_ROOT)
         self.init_type: InitType = init_type
         self.pool_key = pool_key  # provisioned pool this environment belongs to, if any
         self.id = os.urandom(8).hex()
@@ -206,6 +207,13 @@ class Environment:
     def start(self) -> None:
         """Start the process (returns once it is forked; init goes on behind)."""
         w = -1
+        try:
+            # The code is unpacked once per zip, before the clock of the init starts: on Lambda
+            # that happens when the version is published, not in a cold start.
+            self.task_root = self.ctx.code.task_root(self.spec)
+        except LambdaServiceError:
+            self.ctx.loop.call_soon(self._die, None)
+            raise
         try:
             (self._tmp / "tmp").mkdir(parents=True, exist_ok=True)
             self._endpoint = RuntimeApiEndpoint(self.ctx.loop, self)

@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import json
 import logging
+import os
 import resource
 import shutil
 import tempfile
@@ -62,6 +63,20 @@ def _raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
+def _code_root(work_dir: Path) -> Path:
+    """Where code zips are unpacked: RAM (/dev/shm) when there is some, else the work dir.
+
+    A sam-built package is thousands of small files (botocore); on this project's disk creating
+    them took 1-2 s, on tmpfs 0.1 s.
+    """
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(shm).free > 512 * 1024 * 1024:
+                return Path(tempfile.mkdtemp(prefix="pclab-lambda-code-", dir=shm))
+    return work_dir / "code"
+
+
 def _runtime_dir() -> str:
     found = importlib.util.find_spec("awslambdaric")
     if found is None or found.origin is None:
@@ -92,12 +107,15 @@ class EnvironmentManager:
         self._own_work_dir = work_dir is None
         self._work_dir = Path(work_dir or tempfile.mkdtemp(prefix="pclab-lambda-"))
         (self._work_dir / "envs").mkdir(parents=True, exist_ok=True)
-        self._code = CodeCache(self._work_dir / "code")
+        self._code_root = _code_root(self._work_dir)
+        self._code = CodeCache(self._code_root)
+        # What the fork server removes if this process dies without shutting down.
+        leftovers = [self._code_root] + ([self._work_dir] if self._own_work_dir else [])
         self._loop = EventLoopThread()
         self._pipeline = tm.TelemetryPipeline(telemetry)
         self._xray = tm.XRayDaemon(self._loop, self._pipeline.put_segments, xray_daemon_port)
         chosen: Launcher = (
-            ForkServerLauncher(self._loop)
+            ForkServerLauncher(self._loop, cleanup=leftovers)
             if launcher == "forkserver"
             else SpawnLauncher(self._loop)
         )
@@ -107,6 +125,7 @@ class EnvironmentManager:
             pipeline=self._pipeline,
             xray_port=self._xray.port,
             work_dir=self._work_dir,
+            code=self._code,
             runtime_dir=_runtime_dir(),
             python_version=tm.python_version(),
         )
@@ -196,7 +215,7 @@ class EnvironmentManager:
             envs = list(fn.envs) if fn else []
         for env in envs:
             env.kill()
-        self._code.remove_function(function_name)
+        # Its unpacked code stays until shutdown: other functions may share the same zip.
 
     def shutdown(self) -> None:
         """Stop every environment, the fork server and the threads; leave no process behind."""
@@ -222,6 +241,7 @@ class EnvironmentManager:
         self._xray.close()
         self._pipeline.close()
         self._loop.stop()
+        shutil.rmtree(self._code_root, ignore_errors=True)
         if self._own_work_dir:
             shutil.rmtree(self._work_dir, ignore_errors=True)
 
@@ -307,12 +327,7 @@ class EnvironmentManager:
             except LambdaServiceError:
                 fn.stats.inflight -= 1
                 raise
-            try:
-                task_root = self._code.task_root(spec)
-            except LambdaServiceError:
-                fn.stats.inflight -= 1
-                raise
-            env = Environment(self._ctx, spec, task_root, "on-demand")
+            env = Environment(self._ctx, spec, "on-demand")
             env.busy = True
             fn.add_env(env)
             fn.stats.cold_starts += 1
@@ -359,7 +374,7 @@ class EnvironmentManager:
         with self._lock:
             fn = self._fn(spec.function_name)
             fn.drop_env(env)
-            retry = Environment(self._ctx, spec, env.task_root, "on-demand")
+            retry = Environment(self._ctx, spec, "on-demand")
             retry.busy = True
             fn.add_env(retry)
         retry.start()
@@ -524,15 +539,10 @@ class EnvironmentManager:
             if fn is None or pool is None or pool.generation != generation:
                 return
             missing = pool.target - len(pool.envs)
-            try:
-                task_root = self._code.task_root(pool.spec)
-            except LambdaServiceError as exc:
-                pool.status, pool.reason = "FAILED", exc.message
-                return
             new = []
             for _ in range(max(0, missing)):
                 env = Environment(
-                    self._ctx, pool.spec, task_root, "provisioned-concurrency", pool_key=qualifier
+                    self._ctx, pool.spec, "provisioned-concurrency", pool_key=qualifier
                 )
                 pool.envs.append(env)
                 fn.add_env(env)

@@ -120,9 +120,16 @@ class ForkServerLauncher:
     owners hear of it as a SIGKILL, and the next launch starts a new server.
     """
 
-    def __init__(self, loop_thread: EventLoopThread, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        loop_thread: EventLoopThread,
+        python: str = sys.executable,
+        *,
+        cleanup: list[Path] | None = None,
+    ) -> None:
         self._loop_thread = loop_thread
         self._python = python
+        self._cleanup = [str(p) for p in cleanup or []]
         self._send_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._tokens = itertools.count(1)
@@ -143,7 +150,7 @@ class ForkServerLauncher:
                 return self._sock
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             proc = subprocess.Popen(
-                [self._python, str(_FORKSERVER_SCRIPT), str(theirs.fileno())],
+                [self._python, str(_FORKSERVER_SCRIPT), str(theirs.fileno()), *self._cleanup],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # a Ctrl-C on the terminal must not reach it either

@@ -14,7 +14,7 @@ import pytest
 from pclab.localcloud.environments import EnvironmentManager
 from pclab.localcloud.invocation import InvokeResult
 
-from .conftest import MemorySink, assert_gone, make_spec
+from .conftest import TEST_HANDLER, MemorySink, assert_gone, make_spec
 from .helpers import body, invoke, invoke_many
 
 
@@ -343,7 +343,8 @@ threading.Thread(target=m.invoke, args=(busy,), daemon=True).start()
 while m.stats("hk").environments < 1:  # one environment busy in its handler...
     time.sleep(0.05)
 m.invoke(InvokeRequest(spec, b"{}", None))  # ...and one idle
-print(json.dumps({"envs": m.environment_pids(), "server": m._ctx.launcher.server_pid}), flush=True)
+print(json.dumps({"envs": m.environment_pids(), "server": m._ctx.launcher.server_pid,
+                  "dirs": [str(m._code_root), str(m._work_dir)]}), flush=True)
 time.sleep(60)
 """
 
@@ -368,3 +369,35 @@ def test_a_killed_local_cloud_process_leaves_no_environment_behind() -> None:
         child.wait()
     assert len(started["envs"]) == 2 and started["server"]
     assert_gone([*started["envs"], started["server"]], timeout=5)
+    from pathlib import Path
+
+    assert not [d for d in started["dirs"] if Path(d).exists()], "unpacked code left behind"
+
+
+def test_the_first_unpack_of_a_version_holds_up_no_other_function(
+    manager: EnvironmentManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unpacking is slow on a slow disk (seconds for a sam-built zip); it must not block others."""
+    from pclab.localcloud.environments.code import CodeCache
+
+    warm = make_spec("other", init_delay=0, work=0)
+    body(invoke(manager, warm))  # unpacked and warm before the slow one starts
+    real_unpack = CodeCache._unpack
+
+    def slow_unpack(spec: object, target: object) -> None:
+        time.sleep(1.5)
+        real_unpack(spec, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CodeCache, "_unpack", staticmethod(slow_unpack))
+    big = make_spec("big", init_delay=0, work=0, files={"app.py": TEST_HANDLER + "# other code"})
+    with ThreadPoolExecutor(3) as pool:
+        slow = [pool.submit(invoke, manager, big, {"id": i}, tail=True) for i in range(2)]
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        body(invoke(manager, warm))
+        assert time.monotonic() - t0 < 0.5, "a warm call of another function waited for an unpack"
+        done = [f.result() for f in slow]
+    assert all(body(r)["first"] for r in done), "both callers of the new code got a cold start"
+    for r in done:  # Lambda unpacks before the version is Active: not part of Init Duration
+        log = base64.b64decode(r.log_result or "").decode()
+        assert float(log.split("Init Duration: ")[1].split(" ms")[0]) < 1500
