@@ -24,11 +24,11 @@ INIT_S = 1.0
 WORK_S = 0.5
 WAVE = 4  # MapMaxConcurrency: environments the reserved run needs, and the PC it is given
 ITEMS = 12
-# What the local cloud may add to a call on top of the handler's own time. Cold: the one-time
-# setup of a function version's first environments (code unpacked, processes started) before
-# their Initialization, measured 0.9 s on a quiet machine and up to 4.8 s at a load of 7 on two
-# cores. Warm: HTTP and the interpreter's bookkeeping, about 10 ms quiet, 0.2 s under load.
-COLD_OVERHEAD_S = 6.0
+# What the local cloud may add to a call on top of the handler's own time: process start, HTTP,
+# the interpreter's bookkeeping; about 50 ms on a quiet machine, some tenths under load. (Before
+# the code was unpacked ahead of the first invoke, a version's first cold starts waited 2.7-4.8 s
+# more: this bound caught it.)
+COLD_OVERHEAD_S = 1.5
 WARM_OVERHEAD_S = 0.3
 
 
