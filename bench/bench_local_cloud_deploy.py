@@ -56,7 +56,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def one_run(tmp: Path, index: int) -> tuple[float, float, float, float, float]:
+def one_run(tmp: Path, index: int) -> tuple[float, float, float, float, float, float]:
     port = free_port()
     env = {
         **os.environ,
@@ -91,6 +91,24 @@ def one_run(tmp: Path, index: int) -> tuple[float, float, float, float, float]:
         ).create_bucket(Bucket="bench-artifacts")
         packaged = str(tmp / f"packaged{index}.yaml")
         package = run(["./sam-package.sh", "template.yaml", packaged, "bench-artifacts"], env)
+        # sam package alone, of what sam build wrote (the script runs sam build first)
+        sam = str(Path(sys.executable).parent / "sam")
+        built = str(tmp / f"build{index}" / "template.yaml")
+        repackaged = str(tmp / f"repackaged{index}.yaml")
+        package_only = run(
+            [
+                sam,
+                "package",
+                "--template-file",
+                built,
+                "--s3-bucket",
+                "bench-artifacts",
+                "--output-template-file",
+                repackaged,
+                "--force-upload",
+            ],
+            env,
+        )
         deploy = run(
             [
                 "./sam-deploy.sh",
@@ -117,7 +135,7 @@ def one_run(tmp: Path, index: int) -> tuple[float, float, float, float, float]:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return ready, package, deploy, redeploy, ready_cpu
+    return ready, package, deploy, redeploy, ready_cpu, package_only
 
 
 def main() -> None:
@@ -132,7 +150,8 @@ def main() -> None:
             results.append(one_run(Path(folder), index))
     for label, position, goal in (
         ("local cloud start to ready", 0, START_GOAL_S),
-        ("sam package (sam build + package)", 1, None),
+        ("./sam-package.sh (sam build + package)", 1, None),
+        ("sam package alone (built template)", 5, None),
         ("sam deploy (create, PC 2 READY)", 2, None),
         ("sam deploy again (no changes)", 3, None),
     ):
@@ -146,12 +165,15 @@ def main() -> None:
         )
     cpu = [r[4] for r in results]
     print(f"{'local cloud start, CPU used to ready':38s} median {statistics.median(cpu):6.2f} s")
-    totals = [r[1] + r[2] for r in results]
-    verdict = "met" if max(totals) <= DEPLOY_GOAL_S else "MISSED"
-    print(
-        f"{'sam package + sam deploy':38s} median {statistics.median(totals):6.2f} s  "
-        f"max {max(totals):6.2f} s  goal <= {DEPLOY_GOAL_S:.0f} s: {verdict}"
-    )
+    for label, totals in (
+        ("sam package + sam deploy", [r[5] + r[2] for r in results]),
+        ("./sam-package.sh + ./sam-deploy.sh", [r[1] + r[2] for r in results]),
+    ):
+        verdict = "met" if max(totals) <= DEPLOY_GOAL_S else "MISSED"
+        print(
+            f"{label:38s} median {statistics.median(totals):6.2f} s  "
+            f"max {max(totals):6.2f} s  goal <= {DEPLOY_GOAL_S:.0f} s: {verdict}"
+        )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
