@@ -144,6 +144,7 @@ def _local_cloud_start(args: argparse.Namespace) -> int:
     except server.LocalCloudError as error:
         raise UserError(str(error)) from None
     print(f"Local cloud running in the background (pid {record.pid}), log: {record.log_file}")
+    print(server.environments_line(record) or "Lambda execution environments: unknown (see log)")
     print(server.export_lines(record.port))
     return 0
 

@@ -304,7 +304,6 @@ def run_foreground(
     cloud = LocalCloud(port, account_limit=account_limit, verbose=verbose)
     cloud.start()
     log_file = os.environ.get("PCLAB_LOCAL_CLOUD_LOG")
-    _write_pid_record(PidRecord(os.getpid(), port, log_file))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -318,6 +317,8 @@ def run_foreground(
     print(f"Local cloud ready at {cloud.url} in {time.monotonic() - started:.2f} s", flush=True)
     print(f"Lambda execution environments: {layer}", flush=True)
     print(export_lines(port), flush=True)
+    # last: a detached start returns once this file names us, and reads the lines above
+    _write_pid_record(PidRecord(os.getpid(), port, log_file))
     try:
         stop.wait()
     finally:
@@ -365,12 +366,24 @@ def start_detached(port: int, *, account_limit: int = DEFAULT_ACCOUNT_LIMIT) -> 
         with contextlib.suppress(LocalCloudError):
             record = read_pid_record()
         if record is not None and record.pid == child.pid and _healthy(port, timeout=0.5):
-            return record
+            return PidRecord(record.pid, record.port, str(log_path))
         time.sleep(0.05)
     child.terminate()
     raise LocalCloudError(
         f"the local cloud did not become ready in {READY_TIMEOUT_SECONDS:.0f} s; see {log_path}"
     )
+
+
+def environments_line(record: PidRecord) -> str | None:
+    """The "Lambda execution environments: on/off" line the detached server logged at start."""
+    if not record.log_file:
+        return None
+    try:
+        lines = Path(record.log_file).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    found = [line for line in lines if line.startswith("Lambda execution environments: ")]
+    return found[-1] if found else None
 
 
 def stop_running(timeout_seconds: float = 15.0) -> PidRecord | None:

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +57,7 @@ def test_detached_start_status_stop(state: Path) -> None:
         "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
     )
     assert exports in started.stdout
+    assert "Lambda execution environments: on" in started.stdout
     record = json.loads((state / "local-cloud.pid").read_text())
     assert record["port"] == port
     assert (state / "local-cloud.log").exists()
@@ -133,7 +135,10 @@ def test_foreground_start_prints_exports_and_stops_on_sigterm(state: Path) -> No
         assert lines[0].startswith(f"Local cloud ready at http://localhost:{port} in ")
         assert lines[1].startswith("Lambda execution environments: ")
         assert lines[2].startswith(f"export AWS_ENDPOINT_URL=http://localhost:{port} ")
-        assert pclab(state, "status").returncode == 0
+        deadline = time.monotonic() + 10  # the pid file is written just after these lines
+        while pclab(state, "status").returncode != 0:
+            assert time.monotonic() < deadline, "status never saw the foreground server"
+            time.sleep(0.1)
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
