@@ -957,25 +957,63 @@ def _drop_leftovers(stack: Any) -> None:
     stack.output_map = type(stack.output_map)(stack.resource_map, {}, stack.stack_id)
 
 
-def _pc_targets(stack: Any) -> list[tuple[str, str]]:
-    targets = []
-    for resource in list(stack.resource_map._parsed_resources.values()):
+@dataclass(frozen=True)
+class _PcResource:
+    logical_id: str
+    resource_type: str
+    physical_id: str
+    function_name: str
+    qualifier: str
+
+
+def _pc_resources(stack: Any) -> list[_PcResource]:
+    """The stack's aliases and versions that have a provisioned-concurrency config."""
+    found = []
+    for logical_id, resource in list(stack.resource_map._parsed_resources.items()):
         if isinstance(resource, _AliasResource):
-            targets.append((resource.function_name, resource.name))
+            found.append(
+                _PcResource(
+                    logical_id,
+                    "AWS::Lambda::Alias",
+                    resource.arn,
+                    resource.function_name,
+                    resource.name,
+                )
+            )
         elif isinstance(resource, _VersionResource):
-            targets.append((resource.function_name, resource.version))
+            found.append(
+                _PcResource(
+                    logical_id,
+                    "AWS::Lambda::Version",
+                    resource.arn,
+                    resource.function_name,
+                    resource.version,
+                )
+            )
     control = _control()
-    return [t for t in targets if control.has_provisioned(stack.region_name, *t)]
+    return [
+        r for r in found if control.has_provisioned(stack.region_name, r.function_name, r.qualifier)
+    ]
+
+
+def _take_complete_event(stack: Any, logical_id: str, status: str) -> None:
+    """Withdraw the latest ``status`` event of ``logical_id``: it is announced when it is true."""
+    for index in range(len(stack.events) - 1, -1, -1):
+        event = stack.events[index]
+        if event.logical_resource_id == logical_id and event.resource_status == status:
+            del stack.events[index]
+            return
 
 
 def _finish_when_provisioned(stack: Any, *, creating: bool) -> None:
     """Like CloudFormation, keep the stack *_IN_PROGRESS until every PC pool is READY.
 
-    The API call that started the work returns at once (as on AWS); ``sam deploy`` polls
-    DescribeStacks and returns when the environments are initialised.
+    The alias (or version) with provisioned concurrency is complete when its pool is READY, and
+    the stack after it. The API call that started the work returns at once (as on AWS);
+    ``sam deploy`` follows the events and returns when the environments are initialised.
     """
     verb = "CREATE" if creating else "UPDATE"
-    pending = _pc_targets(stack)
+    pending = _pc_resources(stack)
     control = _control()
     if not pending:
         return
@@ -984,23 +1022,28 @@ def _finish_when_provisioned(stack: Any, *, creating: bool) -> None:
     stack.status = f"{verb}_IN_PROGRESS"
     # moto already announced the stack complete; SAM CLI stops streaming events at that event and
     # then polls DescribeStacks only every 30 s. Announce it when it is true instead.
-    for index in range(len(stack.events) - 1, -1, -1):
-        event = stack.events[index]
-        if event.resource_type == "AWS::CloudFormation::Stack" and event.resource_status == (
-            f"{verb}_COMPLETE"
-        ):
-            del stack.events[index]
-            break
+    _take_complete_event(stack, stack.name, f"{verb}_COMPLETE")
+    for resource in pending:
+        _take_complete_event(stack, resource.logical_id, f"{verb}_COMPLETE")
 
     def wait() -> None:
-        ok, reason = control.wait_provisioned(stack.region_name, pending, PC_READY_TIMEOUT_SECONDS)
+        targets = [(r.function_name, r.qualifier) for r in pending]
+        ok, reason = control.wait_provisioned(stack.region_name, targets, PC_READY_TIMEOUT_SECONDS)
         if ok:
+            for resource in pending:
+                _stack_event(
+                    stack,
+                    resource.logical_id,
+                    resource.resource_type,
+                    f"{verb}_COMPLETE",
+                    resource.physical_id,
+                )
             stack._add_stack_event(f"{verb}_COMPLETE")
             stack.status = f"{verb}_COMPLETE"
         else:
-            _, qualifier = pending[0]
+            first = pending[0]
             _set_stack_failed(
-                stack, qualifier, "AWS::Lambda::Alias", reason or "failed", creating=creating
+                stack, first.logical_id, first.resource_type, reason or "failed", creating=creating
             )
 
     threading.Thread(target=wait, name=f"pc-wait-{stack.name}", daemon=True).start()
@@ -1036,12 +1079,19 @@ def _checked_resource_step(original: Callable[..., Any], verb: str) -> Callable[
 def _resource_event(
     resources_map: Any, logical_id: str, resource_type: str, status: str, physical_id: str
 ) -> None:
-    from moto.cloudformation.models import Event, cloudformation_backends
+    from moto.cloudformation.models import cloudformation_backends
 
     backend = cloudformation_backends[resources_map._account_id][resources_map._region_name]
     stack = backend.stacks.get(resources_map.stack_id)
-    if stack is None:
-        return
+    if stack is not None:
+        _stack_event(stack, logical_id, resource_type, status, physical_id)
+
+
+def _stack_event(
+    stack: Any, logical_id: str, resource_type: str, status: str, physical_id: str
+) -> None:
+    from moto.cloudformation.models import Event
+
     stack.events.append(
         Event(
             stack_id=stack.stack_id,

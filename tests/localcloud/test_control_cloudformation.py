@@ -94,10 +94,10 @@ def wait_stack(cfn: Any, name: str, timeout: float = 20) -> dict[str, Any]:
         time.sleep(0.1)
 
 
-def events(cfn: Any, name: str) -> list[str]:
-    """Statuses of the stack's own events (not its resources'), newest first."""
+def events(cfn: Any, name: str, logical_id: str | None = None) -> list[str]:
+    """Statuses of the stack's own events (or one resource's), newest first."""
     found = cfn.describe_stack_events(StackName=name)["StackEvents"]
-    return [e["ResourceStatus"] for e in found if e["ResourceType"] == "AWS::CloudFormation::Stack"]
+    return [e["ResourceStatus"] for e in found if e["LogicalResourceId"] == (logical_id or name)]
 
 
 def deploy(cloud: Cloud, name: str, body: str, parameters: dict[str, str] | None = None) -> Any:
@@ -208,12 +208,14 @@ def test_stack_waits_for_provisioned_concurrency(artifacts: Cloud, stack_name: s
         )
         # no "complete" event before it is true: SAM CLI stops following events at that one
         assert "CREATE_COMPLETE" not in events(cfn, stack_name)
+        assert "CREATE_COMPLETE" not in events(cfn, stack_name, "FnAliaslive")
         (function, qualifier), (spec, count) = next(iter(layer.provisioned.items()))
         assert (qualifier, count, spec.version) == ("live", 2, "1")
         assert layer.reserved[function] == 7
         layer.status = "READY"
         assert wait_stack(cfn, stack_name)["StackStatus"] == "CREATE_COMPLETE"
         assert events(cfn, stack_name).count("CREATE_COMPLETE") == 1
+        assert events(cfn, stack_name, "FnAliaslive") == ["CREATE_COMPLETE", "CREATE_IN_PROGRESS"]
         cfn.delete_stack(StackName=stack_name)
         assert layer.provisioned == {} and function in layer.deleted_functions
     finally:
@@ -229,6 +231,9 @@ def test_failed_provisioning_rolls_the_stack_back(artifacts: Cloud, stack_name: 
         artifacts.control.attach_execution_layer(None)
     assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
     assert "init failed" in stack["StackStatusReason"]
+    assert (
+        events(artifacts.client("cloudformation"), stack_name, "FnAliaslive")[0] == "CREATE_FAILED"
+    )
     assert (
         artifacts.client("cloudformation").list_stack_resources(StackName=stack_name)[
             "StackResourceSummaries"
