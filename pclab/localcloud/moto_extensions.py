@@ -17,8 +17,14 @@ What the patches add, and why moto needs them (see FACTS.md):
     (``parsing.parse_and_create_resource``, ``CloudFormationBackend.execute_change_set`` /
     ``create_stack``);
   - stack outputs after a change set is executed (moto keeps the empty ones of the empty stack);
-  - a stack with provisioned concurrency stays ``*_IN_PROGRESS`` until every pool is READY, as on
-    AWS, so ``sam deploy`` returns when the environments are initialised;
+    "no changes" detected on the transformed template, and a change list that names only what a
+    changed parameter touches (``Stack.has_template`` / ``has_parameters``, ``ChangeSet.diff``);
+  - parameter constraints (AllowedValues, AllowedPattern, Min/MaxValue, ...) on CreateChangeSet
+    and CreateStack; per-resource stack events, which `sam deploy` prints;
+  - an alias or version with provisioned concurrency (and the stack) stays ``*_IN_PROGRESS`` until
+    its pool is READY, as on AWS, so ``sam deploy`` returns when the environments are initialised;
+  - a function's pending update is applied before a new version of it is published (moto creates
+    added resources before it modifies changed ones);
   - models for ``AWS::Lambda::Function`` (TracingConfig, reserved concurrency through our rules),
     ``AWS::Lambda::Version`` (``Version`` attribute, PC), ``AWS::Lambda::Alias`` (moto has none;
     with ``ProvisionedConcurrencyConfig``) and ``AWS::StepFunctions::StateMachine``
@@ -28,6 +34,10 @@ What the patches add, and why moto needs them (see FACTS.md):
     ``CloudFormationModel.__subclasses__()``).
 * Lambda: ``LambdaBackend.delete_function`` / ``delete_alias`` / ``update_alias`` tell the
   control plane, so provisioned pools and reservations go with what they belong to.
+
+Patches are process-wide; each dispatches to moto's original when no local cloud runs in the
+process (:func:`deactivate`). The CloudFormation ones are installed on first use
+(:func:`ensure_cloudformation`): importing moto's CloudFormation costs about a second of start-up.
 * Step Functions
   - the interpreter's Lambda task (``lambda_eval_utils._invoke_lambda_function``) goes through
     the invocation seam instead of a boto3 client; ``execute_lambda_function_integration`` is
