@@ -182,9 +182,7 @@ class LambdaControlPlane:
                 raise _not_found(self._arn(region, name, qualifier))
             return spec
         target = self.directory.aliases(region, name).get(qualifier)
-        if target is None:
-            if self.directory.latest(region, name) is None:
-                raise _not_found(self._arn(region, name, qualifier))
+        if target is None:  # Invoke says "Function not found" for a missing alias too
             raise _not_found(self._arn(region, name, qualifier))
         return self.resolve(region, name, target)
 
