@@ -134,6 +134,7 @@ def _run_executions(
         def launch(target: Target) -> Execution:
             execution = executions.start(clients, target, options.run_input)
             result.executions.append(execution)
+            progress.console.print(f"Started {execution.name} on {target.state_machine_name}")
             tasks[execution.arn] = progress.add_task(_label(target), total=total)
             return execution
 
@@ -147,7 +148,8 @@ def _run_executions(
 
 
 def _label(target: Target) -> str:
-    return f"{target.label:<11} {target.state_machine_name}"
+    """Short, so the bar and the item count fit an 80-column terminal (names are printed above)."""
+    return f"{target.label} items"
 
 
 @contextmanager
