@@ -500,10 +500,13 @@ class LambdaControlPlane:
     ) -> InvokeResult:
         """Every Lambda invocation (Invoke API, state machine task) ends here."""
         region, name, qualifier = self.split_name(region, name_or_arn, qualifier)
+        # Resolving reads moto's records, which moto's own request threads change without this
+        # lock anyway; only our provisioned-concurrency table needs it. A Distributed Map's
+        # children all arrive at once, so the lock is held for the one lookup and no more.
+        spec = self.resolve(region, name, qualifier)
         with self._lock:
-            spec = self.resolve(region, name, qualifier)
             has_pc = qualifier is not None and qualifier in self._pc.get((region, name), {})
-            layer = self._layer
+        layer = self._layer
         if invocation_type == "DryRun":
             return InvokeResult(status_code=204, payload=b"", executed_version=spec.version)
         if layer is None:
