@@ -53,6 +53,8 @@ find_sam() {
     command -v "$PCLAB_SAM" >/dev/null 2>&1 \
       || die "PCLAB_SAM=$PCLAB_SAM is not a command: point it at the sam executable, or unset it"
     SAM=$PCLAB_SAM
+    # a relative path must survive a cd (sam-package.sh runs sam build from the build's folder)
+    [[ "$SAM" != */* || "$SAM" == /* ]] || SAM="$PWD/$SAM"
   elif command -v sam >/dev/null 2>&1; then
     SAM=sam
   elif [[ -x "$project_dir/.venv/bin/sam" ]]; then

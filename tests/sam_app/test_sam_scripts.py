@@ -2,7 +2,7 @@
 
 The scripts are copied into a temporary project folder, so what they find around them (or do
 not: a .venv with sam in it) is under the test's control. The stand-in records each command line
-as a JSON list, one per line, and can be told to fail a subcommand.
+as a JSON list, one per line, with the folder it ran in, and can be told to fail a subcommand.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ("sam-package.sh", "sam-deploy.sh", "sam-delete.sh")
 # The only programs the scripts need besides sam: a PATH of just these keeps a sam installed on
 # this machine out of the tests.
-TOOLS = ("bash", "dirname", "basename", "cat")
+TOOLS = ("bash", "dirname", "basename", "cat", "mkdir")
 RECORDER = f"""#!{sys.executable}
 import json, os, sys
 with open(os.environ["SAM_RECORD"], "a") as record:
     record.write(json.dumps(sys.argv[1:]) + "\\n")
+with open(os.environ["SAM_RECORD"] + ".cwd", "a") as record:
+    record.write(os.getcwd() + "\\n")
 sys.exit(int(os.environ.get("SAM_FAIL_" + sys.argv[1].upper(), "0")))
 """
 
@@ -74,10 +76,18 @@ class Project:
             timeout=30,
         )
 
+    def package(self, *extra: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """sam-package.sh template.yaml out.yaml my-bucket, then the extra arguments."""
+        return self.run("sam-package.sh", "template.yaml", "out.yaml", "my-bucket", *extra, **env)
+
     def calls(self) -> list[list[str]]:
         if not self.record.exists():
             return []
         return [json.loads(line) for line in self.record.read_text().splitlines()]
+
+    def cwds(self) -> list[str]:
+        """The folder each recorded call ran in."""
+        return Path(f"{self.record}.cwd").read_text().splitlines()
 
 
 @pytest.fixture
@@ -91,16 +101,25 @@ def project(tmp_path: Path) -> Project:
 
 
 def test_package_builds_then_packages_the_built_template(project: Project) -> None:
-    proc = project.run(
-        "sam-package.sh", "template.yaml", "out.yaml", "my-bucket", "--region", "eu-west-1"
-    )
+    proc = project.package("--region", "eu-west-1")
     assert proc.returncode == 0, proc.stderr
+    root = str(project.root.resolve())
     assert project.calls() == [
-        ["build", "--template-file", "template.yaml", "--build-dir", ".aws-sam/build"],
+        [
+            "build",
+            "--template-file",
+            f"{root}/template.yaml",
+            "--build-dir",
+            f"{root}/.aws-sam/build",
+            # a repeated build reuses the dependencies while requirements.txt is unchanged
+            "--cached",
+            "--cache-dir",
+            f"{root}/.aws-sam/cache",
+        ],
         [
             "package",
             "--template-file",
-            ".aws-sam/build/template.yaml",
+            f"{root}/.aws-sam/build/template.yaml",
             "--s3-bucket",
             "my-bucket",
             "--output-template-file",
@@ -110,29 +129,68 @@ def test_package_builds_then_packages_the_built_template(project: Project) -> No
         ],
     ]
     assert "./sam-deploy.sh STACK_NAME out.yaml" in proc.stdout
+    # SAM's own layout: .aws-sam/deps, .aws-sam/cache and .aws-sam/build.toml of the project,
+    # shared with a plain `sam build --cached` run there
+    assert project.cwds() == [root, root]
 
 
 def test_package_honours_the_build_folder_and_runtime_variables(project: Project) -> None:
-    proc = project.run(
-        "sam-package.sh",
-        "template.yaml",
-        "out.yaml",
-        "my-bucket",
+    proc = project.package(
         PCLAB_BUILD_DIR="my build",
         PCLAB_PYTHON_RUNTIME="python3.12",
     )
     assert proc.returncode == 0, proc.stderr
+    root = str(project.root.resolve())
     build, package = project.calls()
     assert build == [
         "build",
         "--template-file",
-        "template.yaml",
+        f"{root}/template.yaml",
         "--build-dir",
-        "my build",
+        f"{root}/my build",
+        "--cached",
+        "--cache-dir",
+        f"{root}/.aws-sam/cache",
         "--parameter-overrides",
         "PythonRuntime=python3.12",
     ]
-    assert package[1:3] == ["--template-file", "my build/template.yaml"]
+    assert package[1:3] == ["--template-file", f"{root}/my build/template.yaml"]
+
+
+def test_a_build_folder_elsewhere_keeps_its_own_cache_beside_it(project: Project) -> None:
+    # Two builds into different folders must not share SAM's deps folder: SAM deletes the
+    # dependencies of builds it does not know, and a build.toml paired with another deps folder
+    # would reuse stale ones. So sam build runs from the build folder's parent.
+    elsewhere = project.root.resolve() / "elsewhere"
+    proc = project.package(PCLAB_BUILD_DIR=f"{elsewhere}/b")
+    assert proc.returncode == 0, proc.stderr
+    build, package = project.calls()
+    assert build[3:] == [
+        "--build-dir",
+        f"{elsewhere}/b",
+        "--cached",
+        "--cache-dir",
+        f"{elsewhere}/.aws-sam/cache",
+    ]
+    assert project.cwds() == [str(elsewhere), str(project.root.resolve())]
+    assert package[1:3] == ["--template-file", f"{elsewhere}/b/template.yaml"]
+
+
+def test_pclab_sam_build_cache_0_installs_the_dependencies_afresh(project: Project) -> None:
+    proc = project.package(PCLAB_SAM_BUILD_CACHE="0")
+    assert proc.returncode == 0, proc.stderr
+    build, _ = project.calls()
+    assert build[5:] == ["--no-cached"]
+
+
+def test_a_pclab_sam_build_cache_other_than_0_or_1_is_refused(project: Project) -> None:
+    proc = project.package(PCLAB_SAM_BUILD_CACHE="yes")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "sam-package.sh: PCLAB_SAM_BUILD_CACHE='yes' is not 0 or 1: 1 reuses the previous "
+        "build's dependencies, 0 installs them afresh"
+    )
+    assert project.calls() == []
 
 
 def test_deploy_passes_capabilities_and_extra_arguments_untouched(project: Project) -> None:
@@ -170,9 +228,7 @@ def test_delete_runs_without_prompts(project: Project) -> None:
 
 
 def test_a_failed_build_stops_before_packaging_with_sams_exit_status(project: Project) -> None:
-    proc = project.run(
-        "sam-package.sh", "template.yaml", "out.yaml", "my-bucket", SAM_FAIL_BUILD="3"
-    )
+    proc = project.package(SAM_FAIL_BUILD="3")
     assert proc.returncode == 3
     assert [call[0] for call in project.calls()] == ["build"]
 
@@ -214,6 +270,19 @@ def test_pclab_sam_chooses_the_cli_and_a_wrong_one_is_refused(project: Project) 
     assert proc.returncode == 1
     assert "PCLAB_SAM=/nope/sam is not a command" in proc.stderr
     assert len(project.calls()) == 1
+
+
+def test_a_relative_pclab_sam_still_runs_the_build_from_the_build_folders_parent(
+    project: Project,
+) -> None:
+    project.install_sam(project.root / "elsewhere", name="my-sam")
+    proc = project.package(
+        PCLAB_SAM="elsewhere/my-sam",
+        PCLAB_BUILD_DIR="out/build",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [call[0] for call in project.calls()] == ["build", "package"]
+    assert project.cwds()[0] == str(project.root.resolve() / "out")
 
 
 # --- bad arguments --------------------------------------------------------------------------------
