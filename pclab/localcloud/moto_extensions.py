@@ -66,7 +66,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pclab.localcloud.invocation import FunctionSpec, LambdaServiceError
 from pclab.localcloud.lambda_control import LambdaControlPlane
@@ -327,56 +327,79 @@ def _as_service_error(error: LambdaServiceError) -> Exception:
     )
 
 
+@contextlib.contextmanager
+def _lambda_errors_fail_resource(undo: Callable[[], Any] | None = None) -> Iterator[None]:
+    """A Lambda API error fails the resource with CloudFormation's wording; ``undo`` first
+    removes what the failed create already made (errors of the undo are ignored)."""
+    try:
+        yield
+    except LambdaServiceError as error:
+        if undo is not None:
+            with contextlib.suppress(Exception):
+                undo()
+        raise _as_service_error(error) from None
+
+
+class _OwnResource:
+    """What moto's ResourceMap asks of a resource our models create: Ref is the ARN."""
+
+    arn: str
+
+    def is_created(self) -> bool:
+        """moto's ResourceMap asks (CreateStack): ours exist once constructed."""
+        return True
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    def attributes(self) -> dict[str, str]:
+        """Fn::GetAtt attribute -> value."""
+        raise NotImplementedError
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        attributes = self.attributes()
+        if attribute_name in attributes:
+            return attributes[attribute_name]
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        raise UnformattedGetAttTemplateException()
+
+
 @dataclass
-class _VersionResource:
+class _VersionResource(_OwnResource):
     """A published version as a CloudFormation resource (Ref = version ARN)."""
 
+    resource_type = "AWS::Lambda::Version"
     function_name: str
     version: str
     arn: str
     region: str
 
-    def is_created(self) -> bool:
-        """moto's ResourceMap asks (CreateStack): ours exist once constructed."""
-        return True
-
     @property
-    def physical_resource_id(self) -> str:
-        return self.arn
+    def qualifier(self) -> str:
+        return self.version
 
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Version":
-            return self.version
-        if attribute_name == "FunctionArn":
-            return self.arn
-        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
-
-        raise UnformattedGetAttTemplateException()
+    def attributes(self) -> dict[str, str]:
+        return {"Version": self.version, "FunctionArn": self.arn}
 
 
 @dataclass
-class _AliasResource:
+class _AliasResource(_OwnResource):
     """An alias as a CloudFormation resource (Ref = alias ARN)."""
 
+    resource_type = "AWS::Lambda::Alias"
     function_name: str
     name: str
     arn: str
     region: str
 
-    def is_created(self) -> bool:
-        """moto's ResourceMap asks (CreateStack): ours exist once constructed."""
-        return True
-
     @property
-    def physical_resource_id(self) -> str:
-        return self.arn
+    def qualifier(self) -> str:
+        return self.name
 
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "AliasArn":
-            return self.arn
-        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
-
-        raise UnformattedGetAttTemplateException()
+    def attributes(self) -> dict[str, str]:
+        return {"AliasArn": self.arn}
 
     def delete(self, account_id: str, region: str) -> None:
         _control().alias_deleted(region, self.function_name, self.name)
@@ -385,7 +408,7 @@ class _AliasResource:
 
 
 @dataclass
-class _StateMachineResource:
+class _StateMachineResource(_OwnResource):
     """A state machine as a CloudFormation resource: Ref = ARN; GetAtt Arn, Name, ...
 
     (moto's own StateMachine model has no ``Arn`` attribute.)
@@ -394,44 +417,47 @@ class _StateMachineResource:
     arn: str
     name: str
 
-    def is_created(self) -> bool:
-        """moto's ResourceMap asks (CreateStack): ours exist once constructed."""
-        return True
+    def attributes(self) -> dict[str, str]:
+        return {
+            "Arn": self.arn,
+            "Name": self.name,
+            "StateMachineName": self.name,
+            "StateMachineRevisionId": "",
+        }
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.arn
 
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Arn":
-            return self.arn
-        if attribute_name in ("Name", "StateMachineName"):
-            return self.name
-        if attribute_name == "StateMachineRevisionId":
-            return ""
-        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+class _DeclaredModel:
+    """The type and the Fn::GetAtt attributes moto asks of a model, declared as data.
 
-        raise UnformattedGetAttTemplateException()
+    A mixin, not a base: moto finds models among ``CloudFormationModel.__subclasses__()``, so each
+    of ours must name CloudFormationModel as a direct base itself.
+    """
+
+    CFN_TYPE: ClassVar[str]
+    CFN_ATTRIBUTES: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.CFN_TYPE
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.CFN_ATTRIBUTES
 
 
 def _make_models() -> list[type]:
     """Our CloudFormation models: direct subclasses of CloudFormationModel, defined after moto's."""
     base = _base_model()
 
-    class CfnLambdaFunction(base):  # type: ignore[valid-type,misc]
+    class CfnLambdaFunction(_DeclaredModel, base):  # type: ignore[valid-type,misc]
         """``AWS::Lambda::Function``: moto's model plus TracingConfig and our concurrency rules."""
 
         @staticmethod
         def cloudformation_name_type() -> str:
             return "FunctionName"
 
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::Lambda::Function"
-
-        @classmethod
-        def has_cfn_attr(cls, attr: str) -> bool:
-            return attr in ("Arn",)
+        CFN_TYPE = "AWS::Lambda::Function"
+        CFN_ATTRIBUTES = ("Arn",)
 
         @classmethod
         def create_from_cloudformation_json(
@@ -488,16 +514,11 @@ def _make_models() -> list[type]:
             with contextlib.suppress(Exception):
                 _lambda_backend(account_id, region_name).delete_function(resource_name)
 
-    class CfnLambdaVersion(base):  # type: ignore[valid-type,misc]
+    class CfnLambdaVersion(_DeclaredModel, base):  # type: ignore[valid-type,misc]
         """``AWS::Lambda::Version``: publish, with the ``Version`` attribute and optional PC."""
 
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::Lambda::Version"
-
-        @classmethod
-        def has_cfn_attr(cls, attr: str) -> bool:
-            return attr in ("Version", "FunctionArn")
+        CFN_TYPE = "AWS::Lambda::Version"
+        CFN_ATTRIBUTES = ("Version", "FunctionArn")
 
         @classmethod
         def create_from_cloudformation_json(
@@ -517,10 +538,8 @@ def _make_models() -> list[type]:
             resource = _VersionResource(name, version, fn.function_arn, region_name)
             count = _pc_count(properties)
             if count is not None:
-                try:
+                with _lambda_errors_fail_resource():
                     _control().put_provisioned_concurrency(region_name, name, version, count)
-                except LambdaServiceError as error:
-                    raise _as_service_error(error) from None
             return resource
 
         @classmethod
@@ -556,16 +575,11 @@ def _make_models() -> list[type]:
             with contextlib.suppress(Exception):
                 _lambda_backend(account_id, region_name).delete_function(name, version)
 
-    class CfnLambdaAlias(base):  # type: ignore[valid-type,misc]
+    class CfnLambdaAlias(_DeclaredModel, base):  # type: ignore[valid-type,misc]
         """``AWS::Lambda::Alias`` (moto has no model), with ``ProvisionedConcurrencyConfig``."""
 
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::Lambda::Alias"
-
-        @classmethod
-        def has_cfn_attr(cls, attr: str) -> bool:
-            return attr in ("AliasArn",)
+        CFN_TYPE = "AWS::Lambda::Alias"
+        CFN_ATTRIBUTES = ("AliasArn",)
 
         @classmethod
         def create_from_cloudformation_json(
@@ -590,12 +604,8 @@ def _make_models() -> list[type]:
             resource = _AliasResource(name, alias, created.arn, region_name)
             count = _pc_count(properties)
             if count is not None:
-                try:
+                with _lambda_errors_fail_resource(lambda: backend.delete_alias(alias, name)):
                     _control().put_provisioned_concurrency(region_name, name, alias, count)
-                except LambdaServiceError as error:
-                    with contextlib.suppress(Exception):
-                        backend.delete_alias(alias, name)
-                    raise _as_service_error(error) from None
             return resource
 
         @classmethod
@@ -625,7 +635,7 @@ def _make_models() -> list[type]:
             )
             control = _control()
             count = _pc_count(properties)
-            try:
+            with _lambda_errors_fail_resource():
                 if count is None:
                     control.alias_deleted(region_name, name, alias)
                 else:
@@ -640,8 +650,6 @@ def _make_models() -> list[type]:
                         or existing["RequestedProvisionedConcurrentExecutions"] != count
                     ):
                         control.put_provisioned_concurrency(region_name, name, alias, count)
-            except LambdaServiceError as error:
-                raise _as_service_error(error) from None
             return original_resource
 
         @classmethod
@@ -656,20 +664,15 @@ def _make_models() -> list[type]:
             alias = resource_name.rsplit(":", 1)[-1]
             _AliasResource(name, alias, resource_name, region_name).delete(account_id, region_name)
 
-    class CfnStateMachine(base):  # type: ignore[valid-type,misc]
+    class CfnStateMachine(_DeclaredModel, base):  # type: ignore[valid-type,misc]
         """``AWS::StepFunctions::StateMachine`` in the backend that really executes definitions."""
 
         @staticmethod
         def cloudformation_name_type() -> str:
             return "StateMachineName"
 
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::StepFunctions::StateMachine"
-
-        @classmethod
-        def has_cfn_attr(cls, attr: str) -> bool:
-            return attr in ("Arn", "Name", "StateMachineName", "StateMachineRevisionId")
+        CFN_TYPE = "AWS::StepFunctions::StateMachine"
+        CFN_ATTRIBUTES = ("Arn", "Name", "StateMachineName", "StateMachineRevisionId")
 
         @classmethod
         def create_from_cloudformation_json(
@@ -785,16 +788,15 @@ def _apply_function_extras(
     tracing = properties.get("TracingConfig")
     fn.tracing_config = tracing or {"Mode": "PassThrough"}
     control = _control()
-    try:
+
+    def undo_create() -> None:
+        _lambda_backend(fn.account_id, region).delete_function(fn.function_name)
+
+    with _lambda_errors_fail_resource(None if updating else undo_create):
         if reserved is not None:
             control.put_function_concurrency(region, fn.function_name, reserved)
         elif updating and control.get_function_concurrency(region, fn.function_name) is not None:
             control.delete_function_concurrency(region, fn.function_name)
-    except LambdaServiceError as error:
-        if not updating:
-            with contextlib.suppress(Exception):
-                _lambda_backend(fn.account_id, region).delete_function(fn.function_name)
-        raise _as_service_error(error) from None
 
 
 def _state_machine_name(logical_id: str, resource_name: str) -> str:
@@ -913,21 +915,8 @@ def _set_stack_failed(
     stack: Any, logical_id: str, resource_type: str, reason: str, *, creating: bool
 ) -> None:
     """CloudFormation's failure path: resource *_FAILED, roll back, stack ROLLBACK_COMPLETE."""
-    from moto.cloudformation.models import Event
-
     verb = "CREATE" if creating else "UPDATE"
-    stack.events.append(
-        Event(
-            stack_id=stack.stack_id,
-            stack_name=stack.name,
-            logical_resource_id=logical_id,
-            physical_resource_id="",
-            resource_type=resource_type,
-            resource_status=f"{verb}_FAILED",
-            resource_status_reason=reason,
-            resource_properties=None,
-        )
-    )
+    _stack_event(stack, logical_id, resource_type, f"{verb}_FAILED", "", reason=reason)
     if creating:
         stack._add_stack_event(
             "ROLLBACK_IN_PROGRESS",
@@ -978,28 +967,17 @@ class _PcResource:
 
 def _pc_resources(stack: Any) -> list[_PcResource]:
     """The stack's aliases and versions that have a provisioned-concurrency config."""
-    found = []
-    for logical_id, resource in list(stack.resource_map._parsed_resources.items()):
-        if isinstance(resource, _AliasResource):
-            found.append(
-                _PcResource(
-                    logical_id,
-                    "AWS::Lambda::Alias",
-                    resource.arn,
-                    resource.function_name,
-                    resource.name,
-                )
-            )
-        elif isinstance(resource, _VersionResource):
-            found.append(
-                _PcResource(
-                    logical_id,
-                    "AWS::Lambda::Version",
-                    resource.arn,
-                    resource.function_name,
-                    resource.version,
-                )
-            )
+    found = [
+        _PcResource(
+            logical_id,
+            resource.resource_type,
+            resource.arn,
+            resource.function_name,
+            resource.qualifier,
+        )
+        for logical_id, resource in list(stack.resource_map._parsed_resources.items())
+        if isinstance(resource, (_AliasResource, _VersionResource))
+    ]
     control = _control()
     return [
         r for r in found if control.has_provisioned(stack.region_name, r.function_name, r.qualifier)
@@ -1098,7 +1076,13 @@ def _resource_event(
 
 
 def _stack_event(
-    stack: Any, logical_id: str, resource_type: str, status: str, physical_id: str
+    stack: Any,
+    logical_id: str,
+    resource_type: str,
+    status: str,
+    physical_id: str,
+    *,
+    reason: str | None = None,
 ) -> None:
     from moto.cloudformation.models import Event
 
@@ -1110,7 +1094,7 @@ def _stack_event(
             physical_resource_id=physical_id,
             resource_type=resource_type,
             resource_status=status,
-            resource_status_reason=None,
+            resource_status_reason=reason,
             resource_properties=None,
         )
     )
@@ -1245,30 +1229,22 @@ def _install_cloudformation() -> None:
             check_parameters(parsed, parameters)
         except SamTransformError as error:
             failure = str(error)
-        if failure is None:
-            return original_create_change_set(
-                self,
-                stack_name,
-                change_set_name,
-                template,
-                parameters,
-                description,
-                change_set_type,
-                *args,
-                **kwargs,
-            )
-        empty = json.dumps({"Resources": {}})
+        # a template that cannot be transformed: moto records the change set of an empty one,
+        # which is then marked FAILED with the reason
+        given = template if failure is None else json.dumps({"Resources": {}})
         change_set_id, stack_id = original_create_change_set(
             self,
             stack_name,
             change_set_name,
-            empty,
+            given,
             parameters,
             description,
             change_set_type,
             *args,
             **kwargs,
         )
+        if failure is None:
+            return change_set_id, stack_id
         change_set = self.change_sets[change_set_id]
         change_set.template = template
         change_set.status = "FAILED"
