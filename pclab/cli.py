@@ -276,7 +276,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import os
     import time
 
     from rich.console import Console
@@ -297,45 +296,27 @@ def _demo(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     port = args.port or server.free_port()
     out = args.out.resolve()
-    # A private state folder: the demo's local cloud never collides with one the user runs,
-    # and its log stays next to the report.
-    previous = os.environ.get("PCLAB_STATE_DIR")
-    os.environ["PCLAB_STATE_DIR"] = str(out / "local-cloud")
+    options = demo.DemoOptions(
+        endpoint_url=server.endpoint(port),
+        project_dir=project,
+        out_dir=out,
+        run_input=run_input,
+        parameter_overrides=tuple(args.parameter_overrides),
+        together=args.together,
+        charts=not args.no_charts,
+        late_sources=collect.PollPolicy(deadline_seconds=max(args.source_wait, 0.0)),
+    )
+    cloud_started = time.monotonic()
     try:
-        with console.status(f"Starting the local cloud on port {port}"):
-            cloud_started = time.monotonic()
-            try:
-                server.start_detached(port)
-            except server.LocalCloudError as error:
-                raise UserError(str(error)) from None
-        console.print(
-            f"Local cloud ready at {server.endpoint(port)} in "
-            f"{time.monotonic() - cloud_started:.1f} s"
-        )
-        options = demo.DemoOptions(
-            endpoint_url=server.endpoint(port),
-            project_dir=project,
-            out_dir=out,
-            run_input=run_input,
-            parameter_overrides=tuple(args.parameter_overrides),
-            together=args.together,
-            charts=not args.no_charts,
-            late_sources=collect.PollPolicy(deadline_seconds=max(args.source_wait, 0.0)),
-        )
-        try:
+        # its log stays next to the report
+        with server.private_cloud(port, out / "local-cloud", show=console.status):
+            console.print(
+                f"Local cloud ready at {server.endpoint(port)} in "
+                f"{time.monotonic() - cloud_started:.1f} s"
+            )
             outcome = demo.run_demo(options, console)
-        except RunnerError as error:
-            raise UserError(str(error)) from None
-    finally:
-        with console.status("Stopping the local cloud"):
-            try:
-                server.stop_running()
-            except server.LocalCloudError as error:
-                print(f"pclab: warning: {error}", file=sys.stderr)
-        if previous is None:
-            os.environ.pop("PCLAB_STATE_DIR", None)
-        else:
-            os.environ["PCLAB_STATE_DIR"] = previous
+    except (server.LocalCloudError, RunnerError) as error:
+        raise UserError(str(error)) from None
     assert outcome.run is not None
     outcome.run.timings = {**outcome.timings, "demo total": time.monotonic() - started}
     return _finish(outcome.run, console, out)

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -327,6 +328,10 @@ def run_foreground(
     return 0
 
 
+def _no_status(message: str) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
+
+
 def start_detached(port: int, *, account_limit: int = DEFAULT_ACCOUNT_LIMIT) -> PidRecord:
     """Start the server in the background; return once it answers (or explain why not)."""
     _refuse_second_start(port)
@@ -372,6 +377,37 @@ def start_detached(port: int, *, account_limit: int = DEFAULT_ACCOUNT_LIMIT) -> 
     raise LocalCloudError(
         f"the local cloud did not become ready in {READY_TIMEOUT_SECONDS:.0f} s; see {log_path}"
     )
+
+
+@contextlib.contextmanager
+def private_cloud(
+    port: int,
+    directory: Path,
+    *,
+    show: Callable[[str], contextlib.AbstractContextManager[Any]] = _no_status,
+) -> Iterator[PidRecord]:
+    """A detached local cloud for the length of the block, stopped at its end whatever happens.
+
+    Its state (pid and log files) lives in ``directory``, so it never collides with a local cloud
+    the user runs, and its log can stay next to what the caller writes. ``show`` wraps the start
+    and the stop (e.g. a spinner). A failed stop is a warning: the caller's work is done by then.
+    """
+    previous = os.environ.get("PCLAB_STATE_DIR")
+    os.environ["PCLAB_STATE_DIR"] = str(directory)  # the detached server inherits it
+    try:
+        with show(f"Starting the local cloud on port {port}"):
+            record = start_detached(port)
+        yield record
+    finally:
+        with show("Stopping the local cloud"):
+            try:
+                stop_running()
+            except LocalCloudError as error:
+                print(f"pclab: warning: {error}", file=sys.stderr)
+        if previous is None:
+            os.environ.pop("PCLAB_STATE_DIR", None)
+        else:
+            os.environ["PCLAB_STATE_DIR"] = previous
 
 
 def environments_line(record: PidRecord) -> str | None:

@@ -151,3 +151,25 @@ def test_bad_arguments_are_refused(state: Path) -> None:
         1,
         "pclab: error: --port 70000 is not a port number (1-65535)",
     )
+
+
+def test_private_cloud_runs_for_the_block_and_stops_even_on_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `pclab demo` relies on: its own state folder, the user's setting back afterwards."""
+    from pclab.localcloud import server
+
+    monkeypatch.setenv("PCLAB_STATE_DIR", str(tmp_path / "users"))
+    directory = tmp_path / "private"
+    port = free_port()
+    with (
+        pytest.raises(RuntimeError, match="the caller failed"),
+        server.private_cloud(port, directory) as record,
+    ):
+        assert record.port == port and running(record.pid)
+        assert server.status() == (record, True)
+        assert (directory / "local-cloud.log").is_file()
+        raise RuntimeError("the caller failed")
+    assert not running(record.pid)
+    assert not (directory / "local-cloud.pid").exists()
+    assert os.environ["PCLAB_STATE_DIR"] == str(tmp_path / "users")
