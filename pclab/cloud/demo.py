@@ -170,7 +170,9 @@ def deploy(options: DemoOptions, console: Console, result: DemoResult) -> Client
         tempfile.TemporaryDirectory(prefix="pclab-build-") as build_dir,
         runner.progress_bar(console) as progress,
     ):
-        env["PCLAB_BUILD_DIR"] = build_dir  # never shared with another build running alongside
+        # The build folder and the cache `sam build --cached` keeps beside it both live in this
+        # private folder: never shared with another build running alongside, gone afterwards.
+        env["PCLAB_BUILD_DIR"] = str(Path(build_dir) / "build")
         deploy_command = [str(project / "sam-deploy.sh"), options.stack, str(packaged)]
         deploy_command += ["--region", REGION]
         deploy_command += [
