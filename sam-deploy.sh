@@ -32,6 +32,7 @@ check_passthrough "$@"
 
 check_stack_name "$stack_name"
 [[ -f "$packaged_template" ]] || die "packaged template '$packaged_template' does not exist: write it first with ./sam-package.sh template.yaml $packaged_template S3_BUCKET" 2
+check_parameter_overrides "$packaged_template" "$@"
 
 find_sam "$here"
 "$SAM" deploy --template-file "$packaged_template" --stack-name "$stack_name" \

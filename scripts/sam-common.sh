@@ -64,3 +64,46 @@ find_sam() {
     die "the AWS SAM CLI (sam) is not installed: run 'pip install aws-sam-cli', or 'make bootstrap' in $project_dir (these scripts then use its .venv/bin/sam)" 127
   fi
 }
+
+# Refuse a --parameter-overrides key the template does not declare: SAM CLI drops such a key
+# silently, so a typo (ColdStartDelaySecond=1) would deploy the default instead. Reads the
+# top-level Parameters block of a YAML template (as sam package writes it); a template without
+# one (or in JSON) is not checked. Usage errors exit 2.
+check_parameter_overrides() {
+  local template=$1 line in_block=0 arg word key
+  shift
+  local -a declared=() words=()
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    if [[ "$line" == "Parameters:"* ]]; then
+      in_block=1
+    elif [[ $in_block -eq 1 && "$line" =~ ^[^[:space:]#] ]]; then
+      break
+    elif [[ $in_block -eq 1 && "$line" =~ ^\ \ ([A-Za-z0-9]+): ]]; then
+      declared+=("${BASH_REMATCH[1]}")
+    fi
+  done <"$template"
+  [[ ${#declared[@]} -gt 0 ]] || return 0
+  local overriding=0
+  for arg in "$@"; do
+    if [[ "$arg" == --parameter-overrides ]]; then
+      overriding=1
+      continue
+    fi
+    [[ "$arg" == -* ]] && overriding=0
+    [[ $overriding -eq 1 ]] || continue
+    read -ra words <<<"$arg"
+    for word in "${words[@]}"; do
+      # Key=Value or ParameterKey=Key,ParameterValue=Value; other words (a quoted value's
+      # remainder) are left to sam
+      if [[ "$word" =~ ^ParameterKey=([^,]*) ]]; then
+        key=${BASH_REMATCH[1]}
+      elif [[ "$word" =~ ^([A-Za-z0-9]+)= ]]; then
+        key=${BASH_REMATCH[1]}
+      else
+        continue
+      fi
+      [[ " ${declared[*]} " == *" $key "* ]] \
+        || die "unknown parameter '$key' in --parameter-overrides (sam would ignore it): the template's parameters are ${declared[*]}" 2
+    done
+  done
+}

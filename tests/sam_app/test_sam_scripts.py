@@ -193,11 +193,29 @@ def test_a_pclab_sam_build_cache_other_than_0_or_1_is_refused(project: Project) 
     assert project.calls() == []
 
 
-def test_deploy_passes_capabilities_and_extra_arguments_untouched(project: Project) -> None:
-    # Spaces, quotes and glob characters must arrive as the caller wrote them.
+# A packaged template as sam package writes it: the Parameters block, then other top-level keys.
+PACKAGED_WITH_PARAMETERS = """Parameters:
+  ColdStartDelaySeconds:
+    Type: String
+  ProvisionedConcurrency:
+    Type: String
+Resources:
+  Other:
+    Type: AWS::SNS::Topic
+"""
+
+
+@pytest.mark.parametrize("packaged", ["Resources: {}\n", PACKAGED_WITH_PARAMETERS])
+def test_deploy_passes_capabilities_and_extra_arguments_untouched(
+    project: Project, packaged: str
+) -> None:
+    # Spaces, quotes and glob characters must arrive as the caller wrote them; declared
+    # parameters pass the override check in either of SAM's two spellings.
+    (project.root / "packaged.yaml").write_text(packaged)
     extra = [
         "--parameter-overrides",
         "ProvisionedConcurrency=1 ColdStartDelaySeconds=2",
+        "ParameterKey=ColdStartDelaySeconds,ParameterValue=2",
         "--tags",
         "a='*'",
     ]
@@ -217,6 +235,31 @@ def test_deploy_passes_capabilities_and_extra_arguments_untouched(project: Proje
             *extra,
         ]
     ]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["ColdStartDelaySecond=1"],
+        ["ProvisionedConcurrency=1 ColdStartDelaySecond=1"],
+        ["ProvisionedConcurrency=1", "ColdStartDelaySecond=1"],
+        ["ParameterKey=ColdStartDelaySecond,ParameterValue=1"],
+    ],
+)
+def test_a_misspelt_parameter_override_is_refused_before_sam_runs(
+    project: Project, overrides: list[str]
+) -> None:
+    # SAM CLI drops an override the template does not declare without a word, so the stack
+    # would get the default (a 5 s cold start, 150 provisioned units) instead.
+    (project.root / "packaged.yaml").write_text(PACKAGED_WITH_PARAMETERS)
+    proc = project.run(
+        "sam-deploy.sh", "pclab-test", "packaged.yaml", "--parameter-overrides", *overrides
+    )
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("sam-deploy.sh: unknown parameter 'ColdStartDelaySecond'"), line
+    assert "ColdStartDelaySeconds ProvisionedConcurrency" in line
+    assert project.calls() == []
 
 
 def test_delete_runs_without_prompts(project: Project) -> None:
