@@ -10,7 +10,8 @@ What the patches add, and why moto needs them (see FACTS.md):
 * CloudFormation
   - the ``AWS::Serverless-2016-10-31`` transform (moto ignores it), on CreateStack, CreateChangeSet
     and UpdateStack: ``Stack._parse_template`` / ``ChangeSet._parse_template``;
-  - a change set that cannot be transformed ends FAILED with CloudFormation's reason
+  - a change set that cannot be transformed ends FAILED with CloudFormation's reason, and an
+    UPDATE change set on a stack whose creation failed is refused as on AWS
     (``CloudFormationBackend.create_change_set``);
   - property validation against the CloudFormation resource schemas, and a failed create that rolls
     back to ROLLBACK_COMPLETE with the created resources removed
@@ -1125,9 +1126,14 @@ def _stack_call(original: Callable[..., Any], *, creating: bool) -> Callable[...
     return call
 
 
+# Stack statuses of a stack whose creation failed: CloudFormation refuses to update one.
+_NEVER_CREATED = frozenset({"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED"})
+
+
 def _install_cloudformation() -> None:
     from moto.cloudformation import models as cfn_models
     from moto.cloudformation import parsing
+    from moto.cloudformation.exceptions import ValidationError
 
     Stack = cfn_models.Stack
     ChangeSet = cfn_models.ChangeSet
@@ -1223,6 +1229,15 @@ def _install_cloudformation() -> None:
             for stack_id, stack in list(self.stacks.items()):
                 if stack.name == stack_name and stack.status == "REVIEW_IN_PROGRESS":
                     del self.stacks[stack_id]
+        else:
+            # A stack whose creation failed has nothing to update: AWS refuses (moto would say
+            # "No changes" and leave it empty), so the user deletes it and deploys afresh.
+            for stack in self.stacks.values():
+                if stack.name == stack_name and stack.status in _NEVER_CREATED:
+                    raise ValidationError(
+                        message=f"Stack:{stack.stack_id} is in {stack.status} state "
+                        "and can not be updated."
+                    )
         failure: str | None = None
         try:
             parsed = _parse_template_text(template, parameters, self.region_name)

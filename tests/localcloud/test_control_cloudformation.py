@@ -260,6 +260,18 @@ def test_unknown_property_fails_and_rolls_back(artifacts: Cloud, stack_name: str
     ]
     assert cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"] == []
     assert cloud.client("lambda").list_functions()["Functions"] == functions_before
+    # as on AWS, the rolled-back stack cannot be updated (sam deploy says so): delete it first
+    with pytest.raises(cfn.exceptions.ClientError) as caught:
+        cfn.create_change_set(
+            StackName=stack_name,
+            ChangeSetName="again",
+            TemplateBody=sam_template(),
+            ChangeSetType="UPDATE",
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    assert caught.value.response["Error"]["Message"] == (
+        f"Stack:{stack['StackId']} is in ROLLBACK_COMPLETE state and can not be updated."
+    )
 
 
 def test_invalid_sam_document_fails_the_change_set(artifacts: Cloud, stack_name: str) -> None:
