@@ -157,8 +157,11 @@ def _local_cloud_stop(args: argparse.Namespace) -> int:
     except server.LocalCloudError as error:
         raise UserError(str(error)) from None
     if record is None:
-        print("No local cloud is running.")
-        return 0
+        # a cloud started with another PCLAB_STATE_DIR is invisible here: say where we looked
+        raise UserError(
+            f"no local cloud is running (no pid file in {server.state_dir()}): nothing to stop; "
+            "one started with another PCLAB_STATE_DIR is stopped with that setting"
+        )
     print(f"Stopped the local cloud (pid {record.pid}, port {record.port}).")
     return 0
 

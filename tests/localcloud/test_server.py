@@ -88,6 +88,12 @@ def test_detached_start_status_stop(state: Path) -> None:
     assert not running(record["pid"])
     after = pclab(state, "status")
     assert (after.returncode, after.stdout.strip()) == (3, "No local cloud is running.")
+    again = pclab(state, "stop")
+    assert again.returncode == 1
+    assert again.stderr.strip() == (
+        f"pclab: error: no local cloud is running (no pid file in {state}): nothing to stop; "
+        "one started with another PCLAB_STATE_DIR is stopped with that setting"
+    )
 
 
 def test_port_in_use_is_one_clear_line(state: Path) -> None:
