@@ -105,9 +105,24 @@ def load_file(source: Source, path: Path) -> SourceBatch:
             records = kind.parse(document, path)
         except SourceFormatError as error:
             raise InputFileError(f"{kind.option} {path}: {error}") from None
+    if not records and source is Source.EXECUTION_HISTORY and _ran_a_map_run(document):
+        # A Distributed Map's task events are in its (express) children, not in this history:
+        # the source is absent, as `pclab run` reports it, and the other files carry the run.
+        note = (
+            f"{path} is a Distributed Map's parent history: the items' task events are in its "
+            "child executions, not here"
+        )
+        return SourceBatch(source, provided=False, note=note, origin=str(path))
     if not records:
         raise InputFileError(f"{kind.option} {path}: {kind.empty_hint}")
     return SourceBatch(source, tuple(records), origin=str(path))
+
+
+def _ran_a_map_run(document: Any) -> bool:
+    events = document.get("events") if isinstance(document, dict) else None
+    return isinstance(events, list) and any(
+        isinstance(event, dict) and event.get("type") == "MapRunStarted" for event in events
+    )
 
 
 def load_batches(files: Mapping[Source, Sequence[Path]]) -> list[SourceBatch]:

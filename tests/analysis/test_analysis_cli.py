@@ -77,6 +77,28 @@ def test_analyze_with_logs_alone(saved: dict[str, Path], tmp_path: Path) -> None
     assert not (out / "report.html").exists()
 
 
+def test_a_distributed_map_parent_history_is_an_absent_source_not_an_error(
+    saved: dict[str, Path], tmp_path: Path
+) -> None:
+    # What `pclab run` saves for LoadMode=DISTRIBUTED (the default): the parent's history has
+    # the Map Run but no task events. Re-analysing the saved files must still work.
+    events = ["ExecutionStarted", "MapStateEntered", "MapRunStarted", "MapRunSucceeded"]
+    history = {
+        "events": [
+            {"id": n, "type": kind, "timestamp": "2025-11-24T16:00:00+00:00"}
+            for n, kind in enumerate(events, 1)
+        ]
+    }
+    parent = _write(tmp_path, "parent-history.json", json.dumps(history))
+    out = tmp_path / "report"
+    argv = ["analyze", "--out", str(out), "--no-charts", "--execution-history", str(parent)]
+    assert main([*argv, "--execution-output", str(saved["base-output"])]) == 0
+    report = json.loads((out / "report.json").read_text())
+    (run,) = report["runs"]
+    assert (run["invocations"], run["cold_starts"]) == (12, 6)
+    assert any("Distributed Map" in note for note in report["notes"]), report["notes"]
+
+
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
