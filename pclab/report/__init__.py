@@ -25,6 +25,7 @@ def write_report(analysis: Analysis, out_dir: Path, *, charts: bool = True) -> R
     from pclab.report.json_report import write_json_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_earlier_report(out_dir)
     json_path = write_json_report(analysis, out_dir / "report.json")
     if not charts:
         return ReportFiles(json=json_path)
@@ -35,3 +36,12 @@ def write_report(analysis: Analysis, out_dir: Path, *, charts: bool = True) -> R
     pngs = write_charts(analysis, out_dir)
     html_path = write_html_report(analysis, out_dir / "report.html", pngs)
     return ReportFiles(json=json_path, html=html_path, charts=tuple(pngs))
+
+
+def _remove_earlier_report(out_dir: Path) -> None:
+    """Delete what an earlier report wrote here (our own file names only), so the folder never
+    mixes runs: another stack's timeline-<run>.png, or a report.html that --no-charts would leave
+    describing an older report.json."""
+    stale = [out_dir / "report.html", out_dir / "latency.png", *out_dir.glob("timeline-*.png")]
+    for path in stale:
+        path.unlink(missing_ok=True)

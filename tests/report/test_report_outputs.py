@@ -137,9 +137,15 @@ def _share_of_color(pixels: object, color: str, tolerance: float = 0.06) -> floa
 
 
 def test_charts_tell_cold_from_warm_at_a_glance(analysis: Analysis, tmp_path: Path) -> None:
+    # an earlier report of another stack in the same folder: its charts must not stay behind
+    (tmp_path / "timeline-OtherStateMachine-OLD.png").write_bytes(b"old")
+    (tmp_path / "notes.txt").write_text("the user's own file stays")
     files = write_report(analysis, tmp_path)
     names = sorted(path.name for path in files.charts)
     assert names == ["latency.png", f"timeline-{BASE}.png", f"timeline-{PC}.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*names, "report.json", "report.html", "notes.txt"]
+    )
     base_timeline = mpimage.imread(tmp_path / f"timeline-{BASE}.png")
     pc_timeline = mpimage.imread(tmp_path / f"timeline-{PC}.png")
     # reserved: init bars (orange) before on-demand invocations (blue); PC: no init, PC bars
@@ -153,6 +159,9 @@ def test_charts_tell_cold_from_warm_at_a_glance(analysis: Analysis, tmp_path: Pa
         _share_of_color(latency, INIT_COLOR) > 0.001
         and _share_of_color(latency, ON_DEMAND_COLOR) > 0.001
     )
+    # without charts, no page or chart of the earlier report describes the new report.json
+    write_report(analysis, tmp_path, charts=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "report.json"]
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
