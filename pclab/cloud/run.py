@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,8 +264,23 @@ def run_configs(
     return configs
 
 
+# The documents collect.py saves under raw/<state machine or function>/.
+RAW_NAMES = ("describe-execution.json", "history.json", "traces.json", "report-lines.json")
+
+
 def write_raw(out_dir: Path, raw: dict[str, Any]) -> list[Path]:
-    """Save the raw documents (AWS CLI shapes, ISO timestamps) for ``pclab analyze``."""
+    """Save the raw documents (AWS CLI shapes, ISO timestamps) for ``pclab analyze``.
+
+    An earlier run's documents go first (our own file names only): raw/ then holds this run
+    alone, not also the folders of another stack's state machines and functions."""
+    earlier = out_dir / "raw"
+    if earlier.is_dir():
+        for folder in earlier.iterdir():
+            if folder.is_dir():
+                for name in RAW_NAMES:
+                    (folder / name).unlink(missing_ok=True)
+                with suppress(OSError):  # the user's own files keep it
+                    folder.rmdir()
     written: list[Path] = []
     for relative, document in raw.items():
         path = out_dir / relative

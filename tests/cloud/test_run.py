@@ -82,3 +82,18 @@ def test_failed_execution_is_reported_written_and_exits_non_zero(
     report = json.loads((out / "report.json").read_text())
     assert [run["name"] for run in report["runs"] if run["invocations"] == 3] == ["Base"]
     assert (out / "raw/Provisioned/history.json").is_file()
+
+
+def test_raw_documents_of_an_earlier_run_do_not_stay_beside_the_new_ones(tmp_path: Path) -> None:
+    from pclab.cloud.run import write_raw
+
+    old = tmp_path / "raw" / "BaseConcurrencyTestStateMachine-OLD"
+    old.mkdir(parents=True)
+    (old / "history.json").write_text("{}")
+    kept = tmp_path / "raw" / "mine"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("the user's own file stays")
+    written = write_raw(tmp_path, {"raw/Machine-NEW/history.json": {"events": []}})
+    assert written == [tmp_path / "raw" / "Machine-NEW" / "history.json"]
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["Machine-NEW", "mine"]
+    assert (kept / "notes.txt").exists()
