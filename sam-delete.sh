@@ -27,4 +27,13 @@ check_passthrough "$@"
 check_stack_name "$stack_name"
 
 find_sam "$here"
-"$SAM" delete --stack-name "$stack_name" --no-prompts "$@"
+# sam delete reports a stack that does not exist on stdout and exits 0, so a misspelt name (or
+# the wrong region) would pass for a finished teardown while the real stack's PC bill goes on.
+missing=0
+while IFS= read -r line; do
+  printf '%s\n' "$line"
+  [[ "$line" == *" does not exist on Cloudformation"* ]] && missing=1
+done < <(PYTHONUNBUFFERED=1 "$SAM" delete --stack-name "$stack_name" --no-prompts "$@")
+wait $! || exit $? # sam's own exit status: bash waits for a process substitution by its pid
+[[ $missing -eq 0 ]] \
+  || die "stack '$stack_name' does not exist, nothing was deleted: check the name (and --region) against the stack you deployed"

@@ -27,6 +27,7 @@ with open(os.environ["SAM_RECORD"], "a") as record:
     record.write(json.dumps(sys.argv[1:]) + "\\n")
 with open(os.environ["SAM_RECORD"] + ".cwd", "a") as record:
     record.write(os.getcwd() + "\\n")
+sys.stdout.write(os.environ.get("SAM_STDOUT", ""))
 sys.exit(int(os.environ.get("SAM_FAIL_" + sys.argv[1].upper(), "0")))
 """
 
@@ -268,6 +269,23 @@ def test_delete_runs_without_prompts(project: Project) -> None:
     assert project.calls() == [
         ["delete", "--stack-name", "pclab-test", "--no-prompts", "--region", "us-west-2"]
     ]
+
+
+def test_deleting_a_stack_that_does_not_exist_is_an_error(project: Project) -> None:
+    # sam delete says so on stdout and exits 0: a misspelt name would pass for a teardown
+    said = "Error: The input stack pclab-tset does not exist on Cloudformation in the region x\n"
+    proc = project.run("sam-delete.sh", "pclab-tset", SAM_STDOUT=said)
+    assert proc.returncode == 1
+    assert proc.stdout == said
+    assert proc.stderr == (
+        "sam-delete.sh: stack 'pclab-tset' does not exist, nothing was deleted: check the name "
+        "(and --region) against the stack you deployed\n"
+    )
+
+
+def test_a_failed_delete_keeps_sams_exit_status(project: Project) -> None:
+    proc = project.run("sam-delete.sh", "pclab-test", SAM_STDOUT="Deleted\n", SAM_FAIL_DELETE="3")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, "Deleted\n", "")
 
 
 def test_a_failed_build_stops_before_packaging_with_sams_exit_status(project: Project) -> None:
