@@ -116,6 +116,17 @@ class FunctionState:
             if env in pool.idle:
                 pool.idle.remove(env)
 
+    def expire_idle(self, cutoff: float) -> list[Environment]:
+        """Drop on-demand environments idle since before ``cutoff`` (monotonic); return them.
+
+        Lambda does not document how long an idle environment lives; the manager's idle timeout
+        stands for it. Provisioned environments never expire: Lambda keeps the pool allocated.
+        """
+        expired = [e for stack in self.idle.values() for e in stack if e.last_used < cutoff]
+        for env in expired:
+            self.drop_env(env)
+        return expired
+
 
 class Limits:
     """Account-wide limits and the admission check of one invocation."""

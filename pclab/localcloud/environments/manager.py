@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import importlib.util
-import json
 import logging
 import os
 import resource
@@ -33,7 +32,7 @@ from ..invocation import (
 )
 from . import telemetry as tm
 from .code import CodeCache
-from .concurrency import FunctionState, FunctionStats, Limits, ProvisionedPool, spec_fingerprint
+from .concurrency import FunctionState, FunctionStats, Limits, spec_fingerprint
 from .environment import (
     Environment,
     EnvironmentContext,
@@ -45,11 +44,11 @@ from .environment import (
 )
 from .loop import EventLoopThread
 from .process import ForkServerLauncher, Launcher, SpawnLauncher
+from .provisioned import ProvisionedPools
 
 log = logging.getLogger(__name__)
 
 ON_DEMAND_INIT_LIMIT_SECONDS = 10.0  # Lambda re-runs a longer init inside the first invoke
-PROVISIONED_INIT_LIMIT_SECONDS = 900.0  # provisioned init is not bound by the 10 s limit
 LOG_TAIL_BYTES = 4096
 _HOST_RUNTIME = f"python{tm.python_version().rsplit('.', 1)[0]}"  # e.g. python3.11
 
@@ -132,6 +131,7 @@ class EnvironmentManager:
         self._limits = Limits(account_limit=account_limit, scale_per_window=scale_per_10s)
         self._lock = threading.RLock()
         self._functions: dict[str, FunctionState] = {}
+        self._pools = ProvisionedPools(self._ctx, self._lock, self._functions, self._fn)
         self._warned_runtimes: set[tuple[str, str]] = set()
         self._closed = False
         self._stop = threading.Event()
@@ -164,50 +164,15 @@ class EnvironmentManager:
 
     def put_provisioned_concurrency(self, spec: FunctionSpec, qualifier: str, count: int) -> None:
         self._warn_runtime(spec)
-        with self._lock:
-            fn = self._fn(spec.function_name)
-            pool = fn.pools.get(qualifier)
-            if pool is None or spec_fingerprint(pool.spec) != spec_fingerprint(spec):
-                if pool is not None:  # the alias now points at other code: replace every env
-                    self._retire_pool(fn, pool)
-                pool = ProvisionedPool(qualifier=qualifier, spec=spec, target=count)
-                fn.pools[qualifier] = pool
-            pool.target = count
-            pool.generation += 1
-            pool.status = "IN_PROGRESS"
-            pool.reason = None
-            # Shrink: retire free environments beyond the target now, busy ones when released.
-            while len(pool.envs) > count and pool.idle:
-                env = pool.idle.pop()
-                pool.envs.remove(env)
-                fn.drop_env(env)
-                env.kill()
-            generation = pool.generation
-        threading.Thread(
-            target=self._allocate,
-            args=(spec.function_name, qualifier, generation),
-            name=f"pclab-pc-{spec.function_name}-{qualifier}",
-            daemon=True,
-        ).start()
+        self._pools.put(spec, qualifier, count)
 
     def delete_provisioned_concurrency(self, function_name: str, qualifier: str) -> None:
-        with self._lock:
-            fn = self._functions.get(function_name)
-            if fn is None:
-                return
-            pool = fn.pools.pop(qualifier, None)
-            if pool is not None:
-                self._retire_pool(fn, pool)
+        self._pools.delete(function_name, qualifier)
 
     def provisioned_status(
         self, function_name: str, qualifier: str
     ) -> tuple[ProvisionedStatus, int, str | None]:
-        with self._lock:
-            fn = self._functions.get(function_name)
-            pool = fn.pools.get(qualifier) if fn else None
-            if pool is None:
-                return ("FAILED", 0, "no provisioned concurrency configured")
-            return (pool.status, pool.ready_count(), pool.reason)
+        return self._pools.status(function_name, qualifier)
 
     def delete_function(self, function_name: str) -> None:
         with self._lock:
@@ -530,109 +495,20 @@ class EnvironmentManager:
             request_id=request_id,
         )
 
-    # --- provisioned concurrency ------------------------------------------------------------------
-    def _allocate(self, function_name: str, qualifier: str, generation: int) -> None:
-        """Bring the pool up to its target; READY when every environment initialised."""
-        with self._lock:
-            fn = self._functions.get(function_name)
-            pool = fn.pools.get(qualifier) if fn else None
-            if fn is None or pool is None or pool.generation != generation:
-                return
-            missing = pool.target - len(pool.envs)
-            new = []
-            for _ in range(max(0, missing)):
-                env = Environment(
-                    self._ctx, pool.spec, "provisioned-concurrency", pool_key=qualifier
-                )
-                pool.envs.append(env)
-                fn.add_env(env)
-                new.append(env)
-        failures: list[InitOutcome] = []
-        for env in new:
-            try:
-                env.start()
-            except LambdaServiceError as exc:
-                now = time.time()
-                failures.append(
-                    InitOutcome(False, now, now, "ServiceException", exc.message.encode())
-                )
-        with self._lock:
-            waiting = [e for e in pool.envs if e.pid is not None]
-        for env in waiting:  # also the ones an earlier, still running allocation started
-            outcome = env.wait_init(PROVISIONED_INIT_LIMIT_SECONDS)
-            if outcome is None or not outcome.ok:
-                env.kill()
-                if env in new:
-                    failures.append(
-                        outcome
-                        or InitOutcome(False, env.started_at, time.time(), "Sandbox.Timedout")
-                    )
-        with self._lock:
-            current = fn.pools.get(qualifier) is pool
-            for env in new:
-                if env.state is EnvState.DEAD:
-                    fn.drop_env(env)
-                elif not current or env not in pool.envs:
-                    fn.drop_env(env)
-                    env.kill()
-                elif env.state is EnvState.READY and not env.busy and env not in pool.idle:
-                    pool.idle.append(env)
-            if not current or pool.generation != generation:
-                return  # a newer put or replacement decides the status
-            if failures:
-                first = failures[0]
-                pool.status = "FAILED"
-                pool.reason = (
-                    f"{len(failures)} of {len(new)} environments failed to initialize: "
-                    f"{first.error_type}: {_error_message(first.payload)}"
-                )
-            elif pool.ready_count() >= pool.target:
-                pool.status = "READY"
-
-    def _retire_pool(self, fn: FunctionState, pool: ProvisionedPool) -> None:
-        pool.generation += 1
-        for env in list(pool.envs):
-            if not env.busy:
-                fn.drop_env(env)
-                env.kill()
-        pool.envs.clear()  # busy ones are dropped when released
-        pool.idle.clear()
-
-    def _replace_dead_provisioned(self) -> None:
-        """A provisioned environment that died is replaced, as Lambda keeps the pool full."""
-        todo: list[tuple[str, str, int]] = []
-        with self._lock:
-            for fn in self._functions.values():
-                for env in [e for e in fn.envs if e.state is EnvState.DEAD and not e.busy]:
-                    fn.drop_env(env)
-                for qualifier, pool in fn.pools.items():
-                    if pool.status != "FAILED" and len(pool.envs) < pool.target:
-                        pool.generation += 1
-                        todo.append((fn.name, qualifier, pool.generation))
-        for name, qualifier, generation in todo:  # in the background: inits take their time
-            threading.Thread(
-                target=self._allocate, args=(name, qualifier, generation), daemon=True
-            ).start()
-
     # --- housekeeping -----------------------------------------------------------------------------
     def _reap_loop(self) -> None:
         interval = max(0.05, min(self._idle_timeout / 4, 5.0))
         while not self._stop.wait(interval):
             try:
                 self._reap_idle()
-                self._replace_dead_provisioned()
+                self._pools.replace_dead()
             except Exception:
                 log.exception("environment housekeeping failed")
 
     def _reap_idle(self) -> None:
         cutoff = time.monotonic() - self._idle_timeout
-        victims: list[Environment] = []
         with self._lock:
-            for fn in self._functions.values():
-                for stack in fn.idle.values():
-                    for env in [e for e in stack if e.last_used < cutoff]:
-                        victims.append(env)
-                        fn.drop_env(env)
+            victims = [e for fn in self._functions.values() for e in fn.expire_idle(cutoff)]
         for env in victims:
             env.kill()
 
@@ -654,11 +530,3 @@ class EnvironmentManager:
                 spec.runtime,
                 here,
             )
-
-
-def _error_message(payload: bytes) -> str:
-    try:
-        doc = json.loads(payload)
-        return str(doc.get("errorMessage", "")) if isinstance(doc, dict) else str(doc)
-    except ValueError:
-        return payload.decode("utf-8", "replace")
