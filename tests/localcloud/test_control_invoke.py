@@ -103,6 +103,18 @@ def test_invoke_returns_lambdas_headers(cloud: Cloud, layer: RecordingLayer) -> 
     assert dry["StatusCode"] == 204
 
 
+def test_invoke_without_payload_hands_the_handler_an_empty_object(
+    cloud: Cloud, layer: RecordingLayer
+) -> None:
+    """AWS gives the handler {} (the runtime client fails an empty body: Runtime.UnmarshalError)."""
+    fn = make_function(cloud)
+    lam = cloud.client("lambda")
+    lam.invoke(FunctionName=fn.name, Qualifier="live")
+    lam.invoke(FunctionName=fn.name, Qualifier="live", Payload=b"")
+    lam.invoke(FunctionName=fn.name, Qualifier="live", Payload=b"[1]")
+    assert [r.payload for r in layer.invocations] == [b"{}", b"{}", b"[1]"]
+
+
 def test_throttle_is_429_with_reason(cloud: Cloud, layer: RecordingLayer) -> None:
     fn = make_function(cloud)
     layer.answers.append(throttle())
