@@ -13,16 +13,14 @@ from collections.abc import Iterable
 
 from pclab.analysis.model import THROTTLE_ERROR, CostBreakdown, Invocation
 
-PRICE_PER_REQUEST = 0.20 / 1_000_000
-PRICE_ON_DEMAND_GB_SECOND = 0.0000166667
-PRICE_PC_GB_SECOND = 0.0000041667  # provisioned concurrency, while enabled
-PRICE_PC_DURATION_GB_SECOND = 0.0000097222  # duration of calls served by PC
-PC_MINIMUM_SECONDS = 300.0
-
-
-def pc_hourly_usd(units: int, memory_mb: int) -> float:
-    """What ``units`` of PC at ``memory_mb`` cost per hour while enabled (150 at 1 GB: $2.25)."""
-    return units * (memory_mb / 1024.0) * PRICE_PC_GB_SECOND * 3600.0
+# The rates live with Lambda's other rules (one copy for the analysis, the planner and the local
+# cloud); re-exported here ("X as X") for report.json, which reads them from this module.
+from pclab.lambda_model.prices import PC_MINIMUM_SECONDS as PC_MINIMUM_SECONDS
+from pclab.lambda_model.prices import PRICE_ON_DEMAND_GB_SECOND as PRICE_ON_DEMAND_GB_SECOND
+from pclab.lambda_model.prices import PRICE_PC_DURATION_GB_SECOND as PRICE_PC_DURATION_GB_SECOND
+from pclab.lambda_model.prices import PRICE_PC_GB_SECOND as PRICE_PC_GB_SECOND
+from pclab.lambda_model.prices import PRICE_PER_REQUEST as PRICE_PER_REQUEST
+from pclab.lambda_model.prices import pc_hourly_usd as pc_hourly_usd
 
 
 def billed_ms(inv: Invocation) -> tuple[float, bool]:
