@@ -41,6 +41,7 @@ class FakeLambda:
     barrier: threading.Barrier | None = None
     function_names: list[str] = field(default_factory=list)
     attempts: dict[int, int] = field(default_factory=dict)
+    invoked_at: dict[int, float] = field(default_factory=dict)  # item id -> first invoke (epoch)
     running: int = 0
     peak: int = 0
     idle: list[ModuleType] = field(default_factory=list)
@@ -60,6 +61,7 @@ class FakeLambda:
         with self.lock:
             self.function_names.append(parameters["FunctionName"])
             self.attempts[item_id] = self.attempts.get(item_id, 0) + 1
+            self.invoked_at.setdefault(item_id, time.time())
             if item_id in self.throttle_once and self.attempts[item_id] == 1:
                 raise ClientError(
                     {
@@ -127,7 +129,8 @@ def execute(
             }
         )
         # moto's ASL grammar knows only STANDARD child executions; both run the same way in its
-        # interpreter. (The local cloud maps EXPRESS the same way: moto_extensions.)
+        # interpreter. (The local cloud maps EXPRESS the same way:
+        # pclab/localcloud/moto/stepfunctions.py.)
         definition = definition.replace('"ExecutionType": "EXPRESS"', '"ExecutionType": "STANDARD"')
         machine = sfn.create_state_machine(name="sm", definition=definition, roleArn=ROLE_ARN)
         execution = sfn.start_execution(
@@ -203,6 +206,26 @@ def test_max_concurrency_from_the_substitution_limits_the_map(
     environments = {r["env"] for r in results}
     assert len(environments) <= 2
     assert sum(r["first"] for r in results) == len(environments)
+
+
+@pytest.mark.parametrize("load_mode", ["INLINE", "DISTRIBUTED"])
+def test_items_with_start_after_seconds_arrive_that_many_seconds_later(
+    fake_lambda: FakeLambda, load_mode: str
+) -> None:
+    """Arrival-shaped load: the iteration waits startAfterSeconds, then invokes; no offset = now."""
+    items: list[dict[str, Any]] = [
+        {"id": 1},
+        {"id": 2, "startAfterSeconds": 0},
+        {"id": 3, "startAfterSeconds": 1},
+        {"id": 4, "startAfterSeconds": 2},
+    ]
+    results = execute("0", items, load_mode=load_mode)["results"]
+    assert [r["id"] for r in results] == [1, 2, 3, 4]
+    start = fake_lambda.invoked_at  # when the task invoked, not when the (cold) handler began
+    first = min(start.values())
+    assert start[1] - first < 0.5 and start[2] - first < 0.5
+    assert 1.0 <= start[3] - first < 1.8
+    assert 2.0 <= start[4] - first < 2.8
 
 
 def test_a_throttled_invoke_is_retried(fake_lambda: FakeLambda) -> None:

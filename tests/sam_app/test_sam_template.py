@@ -274,7 +274,9 @@ def test_load_mode_chooses_between_the_inline_map_and_a_distributed_map_of_expre
     assert {k: inline[k] for k in outer} == {k: distributed[k] for k in outer}
     renamed = json.dumps(distributed["ItemProcessor"]["States"]).replace("InChild", "")
     assert json.loads(renamed) == inline["ItemProcessor"]["States"]
-    assert distributed["ItemProcessor"]["StartAt"] == "InvokeFunctionInChild"
+    # Each iteration first decides when its item arrives (startAfterSeconds), then invokes.
+    assert distributed["ItemProcessor"]["StartAt"] == "ArriveNowOrLaterInChild"
+    assert inline["ItemProcessor"]["StartAt"] == "ArriveNowOrLater"
 
 
 # --- parameters ----------------------------------------------------------------------------------
