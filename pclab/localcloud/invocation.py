@@ -68,6 +68,9 @@ class InvokeRequest:
     trace_header: str | None = None  # "Root=1-...;Parent=...;Sampled=1" from the caller
     log_type: Literal["None", "Tail"] = "None"
     invocation_type: Literal["RequestResponse", "Event", "DryRun"] = "RequestResponse"
+    # The qualifier the caller named (alias or version), None for $LATEST / unqualified: the
+    # Resource dimension of the call's CloudWatch metrics ("name:qualifier").
+    qualifier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,8 @@ class InvokeResult:
 class TelemetrySink(Protocol):
     """Where execution environments deliver what Lambda writes to X-Ray and CloudWatch Logs.
 
-    Implemented by the control plane over moto's X-Ray and Logs backends.
+    Implemented over moto's X-Ray and Logs backends by
+    :class:`pclab.localcloud.moto.MotoTelemetrySink`.
     """
 
     def put_trace_segments(self, documents: list[str]) -> None: ...

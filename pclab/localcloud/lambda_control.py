@@ -7,7 +7,7 @@ function's reservation) and answers with the error codes and messages AWS return
 ``/work/shared/aws-recorded/lambda-concurrency-responses.json``).
 
 It does not import moto: what it needs of moto's Lambda state (functions, versions, aliases) comes
-through :class:`FunctionDirectory`, implemented in :mod:`pclab.localcloud.moto_extensions`. The data
+through :class:`FunctionDirectory`, implemented in :mod:`pclab.localcloud.moto.lambda_`. The data
 plane is an :class:`~pclab.localcloud.invocation.ExecutionLayer`; until one is plugged in, invoking
 a function fails with a clear ``ServiceException`` rather than a made-up result, and provisioned
 concurrency is READY at once (there is nothing to initialise).
@@ -517,6 +517,7 @@ class LambdaControlPlane:
             # the runtime client cannot unmarshal an empty body (Runtime.UnmarshalError).
             payload=payload if payload.strip() else b"{}",
             provisioned_qualifier=qualifier if has_pc else None,
+            qualifier=qualifier if qualifier not in (None, "$LATEST") else None,
             trace_header=trace_header,
             log_type=log_type,
             invocation_type=invocation_type,

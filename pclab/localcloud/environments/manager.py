@@ -43,6 +43,7 @@ from .environment import (
     lambda_error,
 )
 from .loop import EventLoopThread
+from .metrics import CallContext, LambdaMetrics
 from .process import ForkServerLauncher, Launcher, SpawnLauncher
 from .provisioned import ProvisionedPools
 
@@ -131,6 +132,8 @@ class EnvironmentManager:
         self._limits = Limits(account_limit=account_limit, scale_per_window=scale_per_10s)
         self._lock = threading.RLock()
         self._functions: dict[str, FunctionState] = {}
+        # What Lambda emits to CloudWatch (AWS/Lambda), read by the local cloud's CloudWatch.
+        self.metrics = LambdaMetrics()
         self._pools = ProvisionedPools(self._ctx, self._lock, self._functions, self._fn)
         self._warned_runtimes: set[tuple[str, str]] = set()
         self._closed = False
@@ -157,6 +160,7 @@ class EnvironmentManager:
     def set_reserved_concurrency(self, function_name: str, reserved: int | None) -> None:
         with self._lock:
             self._fn(function_name).reserved = reserved
+        self.metrics.set_reserved(function_name, reserved)
 
     def set_account_limit(self, limit: int) -> None:
         with self._lock:
@@ -165,9 +169,11 @@ class EnvironmentManager:
     def put_provisioned_concurrency(self, spec: FunctionSpec, qualifier: str, count: int) -> None:
         self._warn_runtime(spec)
         self._pools.put(spec, qualifier, count)
+        self.metrics.set_provisioned(spec.function_name, f"{spec.function_name}:{qualifier}", count)
 
     def delete_provisioned_concurrency(self, function_name: str, qualifier: str) -> None:
         self._pools.delete(function_name, qualifier)
+        self.metrics.set_provisioned(function_name, f"{function_name}:{qualifier}", 0)
 
     def provisioned_status(
         self, function_name: str, qualifier: str
@@ -251,52 +257,81 @@ class EnvironmentManager:
         spec = request.spec
         self._warn_runtime(spec)
         accepted_at = time.time()
-        env, cold, provisioned = self._acquire(request)
+        env, cold, provisioned, call = self._acquire(request)
+        duration_ms: float | None = None
+        failed = True
         try:
             init: InitOutcome | None = None
             if cold:
                 init, env = self._cold_start(env, spec)
                 if not init.ok:
                     return self._init_failure(request, env, init, accepted_at)
-            return self._run(request, env, init, provisioned, accepted_at)
+            result, duration_ms = self._run(request, env, init, provisioned, accepted_at)
+            failed = result.function_error is not None
+            return result
         finally:
             self._release(spec.function_name, env)
+            self.metrics.end(call, duration_ms=duration_ms, error=failed)
 
-    def _acquire(self, request: InvokeRequest) -> tuple[Environment, bool, bool]:
-        """Admission and placement: (environment, needs init, served by provisioned concurrency)."""
+    def _acquire(self, request: InvokeRequest) -> tuple[Environment, bool, bool, CallContext]:
+        """Admission and placement, counted in the metrics as in flight from here.
+
+        (environment, needs init, served by provisioned concurrency, the call's metric context)
+        """
         spec = request.spec
         with self._lock:
             fn = self._fn(spec.function_name)
-            self._limits.admit(fn, self._functions)
-            fn.stats.invocations += 1
-            qualifier = request.provisioned_qualifier
-            pool = fn.pools.get(qualifier) if qualifier is not None else None
-            if pool is not None:
-                while pool.idle:
-                    env = pool.idle.pop()
-                    if env.state is EnvState.READY:
-                        env.busy = True
-                        fn.stats.provisioned_invocations += 1
-                        return env, False, True
-                    fn.drop_env(env)  # died while idle; the housekeeping replaces it
-                fn.stats.spillover_invocations += 1
-            stack = fn.idle.get(spec_fingerprint(spec), [])
-            while stack:
-                env = stack.pop()  # most recently used first: the warmest
+            try:
+                self._limits.admit(fn, self._functions)
+            except LambdaServiceError:
+                self.metrics.throttled(spec.function_name, _resource(request))
+                raise
+            env, cold, provisioned = self._place(request, fn)
+            call = CallContext(
+                function_name=spec.function_name,
+                resource=_resource(request),
+                executed_version=spec.version,
+                reserved=fn.reserved is not None,
+                pc_configured=request.provisioned_qualifier in fn.pools,
+                served_by_pc=provisioned,
+            )
+            self.metrics.begin(call)
+            return env, cold, provisioned, call
+
+    def _place(self, request: InvokeRequest, fn: FunctionState) -> tuple[Environment, bool, bool]:
+        """A provisioned environment, else a warm on-demand one, else a new one (a cold start)."""
+        spec = request.spec
+        # Under the manager's lock: the caller holds it.
+        fn.stats.invocations += 1
+        qualifier = request.provisioned_qualifier
+        pool = fn.pools.get(qualifier) if qualifier is not None else None
+        if pool is not None:
+            while pool.idle:
+                env = pool.idle.pop()
                 if env.state is EnvState.READY:
                     env.busy = True
-                    return env, False, False
-                fn.drop_env(env)
-            try:
-                self._limits.allow_new_environment(fn)
-            except LambdaServiceError:
-                fn.stats.inflight -= 1
-                raise
-            env = Environment(self._ctx, spec, "on-demand")
-            env.busy = True
-            fn.add_env(env)
-            fn.stats.cold_starts += 1
-            return env, True, False
+                    fn.stats.provisioned_invocations += 1
+                    return env, False, True
+                fn.drop_env(env)  # died while idle; the housekeeping replaces it
+            fn.stats.spillover_invocations += 1
+        stack = fn.idle.get(spec_fingerprint(spec), [])
+        while stack:
+            env = stack.pop()  # most recently used first: the warmest
+            if env.state is EnvState.READY:
+                env.busy = True
+                return env, False, False
+            fn.drop_env(env)
+        try:
+            self._limits.allow_new_environment(fn)
+        except LambdaServiceError:
+            fn.stats.inflight -= 1
+            self.metrics.throttled(spec.function_name, _resource(request))
+            raise
+        env = Environment(self._ctx, spec, "on-demand")
+        env.busy = True
+        fn.add_env(env)
+        fn.stats.cold_starts += 1
+        return env, True, False
 
     def _release(self, function_name: str, env: Environment) -> None:
         with self._lock:
@@ -407,7 +442,8 @@ class EnvironmentManager:
         init: InitOutcome | None,
         provisioned: bool,
         accepted_at: float,
-    ) -> InvokeResult:
+    ) -> tuple[InvokeResult, float]:
+        """Run the event; (the result, the handler's duration in ms for the metrics)."""
         spec = request.spec
         request_id = str(uuid.uuid4())
         invoked_arn = self._invoked_arn(request)
@@ -431,7 +467,7 @@ class EnvironmentManager:
         outcome = env.run(inv)
         if outcome.kind in ("timeout", "exit"):
             env.kill()
-        return self._result(request, inv, outcome)
+        return self._result(request, inv, outcome), (outcome.ended_at - outcome.started_at) * 1000
 
     @staticmethod
     def _result(
@@ -530,3 +566,10 @@ class EnvironmentManager:
                 spec.runtime,
                 here,
             )
+
+
+def _resource(request: InvokeRequest) -> str | None:
+    """The Resource dimension of a call: ``name:qualifier`` when the caller named one."""
+    if request.qualifier is None:
+        return None
+    return f"{request.spec.function_name}:{request.qualifier}"
