@@ -243,22 +243,12 @@ def _experiment_input(args: argparse.Namespace, project: Path | None = None) -> 
     return run_input.load(path)
 
 
-def _finish(result: Any, console: Any, out: Path) -> int:
-    from pclab.cloud.run import show_result
-
-    show_result(result, console, out)
-    for problem in result.problems:
-        print(f"pclab: error: {problem}", file=sys.stderr)
-    if result.interrupted:
-        return 130
-    return 1 if result.problems else 0
-
-
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from pclab.cloud import collect, run
     from pclab.cloud.errors import RunnerError
+    from pclab.compose import finish_run
 
     console = Console()
     try:
@@ -269,13 +259,12 @@ def _run(args: argparse.Namespace) -> int:
             together=args.together,
             region=args.region,
             endpoint_url=args.endpoint_url,
-            charts=not args.no_charts,
             late_sources=collect.PollPolicy(deadline_seconds=max(args.source_wait, 0.0)),
         )
         result = run.run(options, console)
     except RunnerError as error:
         raise UserError(str(error)) from None
-    return _finish(result, console, args.out)
+    return finish_run(result, console, charts=not args.no_charts)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -285,6 +274,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from pclab.cloud import collect, demo
     from pclab.cloud.errors import RunnerError
+    from pclab.compose import finish_run
     from pclab.localcloud import server
 
     console = Console()
@@ -306,7 +296,6 @@ def _demo(args: argparse.Namespace) -> int:
         run_input=run_input,
         parameter_overrides=tuple(args.parameter_overrides),
         together=args.together,
-        charts=not args.no_charts,
         late_sources=collect.PollPolicy(deadline_seconds=max(args.source_wait, 0.0)),
     )
     cloud_started = time.monotonic()
@@ -322,7 +311,10 @@ def _demo(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     assert outcome.run is not None
     outcome.run.timings = {**outcome.timings, "demo total": time.monotonic() - started}
-    return _finish(outcome.run, console, out)
+    # timings.json: where the time went, for bench/bench_demo.py and anyone comparing runs
+    return finish_run(
+        outcome.run, console, charts=not args.no_charts, timings_file=out / "timings.json"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,6 @@ endpoint; their output goes to a log file and the last line shows in the progres
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -56,7 +55,6 @@ class DemoOptions:
     bucket: str = "pclab-demo-artifacts"
     parameter_overrides: tuple[str, ...] = ()  # "Key=Value" for sam deploy
     together: bool = False
-    charts: bool = True
     late_sources: PollPolicy = field(default_factory=PollPolicy)
 
 
@@ -213,12 +211,8 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         together=options.together,
         region=REGION,
         endpoint_url=options.endpoint_url,
-        charts=options.charts,
         late_sources=options.late_sources,
     )
     result.run = runner.run(run_options, console, clients)
     result.timings.update(result.run.timings)
-    # for bench/bench_demo.py and for anyone comparing runs: where the time went
-    timings = options.out_dir / "timings.json"
-    timings.write_text(json.dumps(result.timings, indent=1) + "\n", encoding="utf-8")
     return result

@@ -1,10 +1,14 @@
-"""``pclab run``: stack outputs -> executions (with progress) -> the four sources -> the report.
+"""``pclab run``: stack outputs -> executions (with progress) -> the four sources -> the analysis.
 
 The order of the original sample: the reserved state machine first, then the provisioned one
-(``together=True`` starts both at once). Whatever happens after the first execution starts, what
-was collected is written under ``out_dir`` (raw documents under ``raw/``, so ``pclab analyze`` can
-re-run on them, then report.json/html/PNGs), and every problem comes back as one line in
+(``together=True`` starts both at once). Whatever happens after the first execution starts, the
+raw documents collected are written under ``out_dir/raw/`` (so ``pclab analyze`` can re-run on
+them) and the :class:`RunResult` carries the analysis; every problem comes back as one line in
 :attr:`RunResult.problems` for the CLI to print before exiting non-zero.
+
+It does not render anything (DESIGN.md: the runner returns its result): the CLI, through
+``pclab.compose``, writes report.json/html/PNGs and prints the table. So this package imports the
+analysis and nothing of ``pclab.report`` or ``pclab.localcloud`` (tests/test_import_graph.py).
 """
 
 from __future__ import annotations
@@ -45,17 +49,19 @@ class RunOptions:
     together: bool = False
     region: str | None = None
     endpoint_url: str | None = None
-    charts: bool = True
     poll_seconds: float = 0.25
     late_sources: collect.PollPolicy = field(default_factory=collect.PollPolicy)
 
 
 @dataclass
 class RunResult:
+    """What a run produced, for the CLI to render: the analysis and where the raw files are."""
+
     stack: Stack
     executions: list[Execution]
+    out_dir: Path
     analysis: Analysis | None = None
-    files: list[Path] = field(default_factory=list)
+    raw_files: list[Path] = field(default_factory=list)  # raw/ documents written under out_dir
     problems: list[str] = field(default_factory=list)
     interrupted: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
@@ -83,7 +89,7 @@ def run(options: RunOptions, console: Console, clients: Clients | None = None) -
     clients = clients or make_clients(options.region, options.endpoint_url)
     stack = read_stack(clients, options.stack)
     facts = {target.label: function_facts(clients, target) for target in stack.targets}
-    result = RunResult(stack=stack, executions=[])
+    result = RunResult(stack=stack, executions=[], out_dir=options.out_dir)
     started = time.monotonic()
     try:
         _run_executions(clients, stack, options, console, result)
@@ -103,15 +109,11 @@ def run(options: RunOptions, console: Console, clients: Clients | None = None) -
     step = time.monotonic()
     batches, raw = _collect(clients, options, console, result, facts)
     result.timings["collection"] = time.monotonic() - step
-    result.files.extend(write_raw(options.out_dir, raw))
+    result.raw_files.extend(write_raw(options.out_dir, raw))
     step = time.monotonic()
     configs = run_configs(stack, facts, options.run_input, result.executions)
     result.analysis = analyze(batches, configs)
-    from pclab.report import write_report
-
-    files = write_report(result.analysis, options.out_dir, charts=options.charts)
-    result.files.extend([files.json, *([files.html] if files.html else []), *files.charts])
-    result.timings["report"] = time.monotonic() - step
+    result.timings["analysis"] = time.monotonic() - step
     return result
 
 
@@ -288,18 +290,3 @@ def write_raw(out_dir: Path, raw: dict[str, Any]) -> list[Path]:
         path.write_text(json.dumps(document, indent=1, default=str) + "\n", encoding="utf-8")
         written.append(path)
     return written
-
-
-def show_result(result: RunResult, console: Console, out_dir: Path) -> None:
-    """The report table, where the files are, and how long each step took."""
-    if result.analysis is not None:
-        from pclab.report.table import render_table
-
-        render_table(result.analysis, console)
-    if result.files:
-        console.print(
-            f"Wrote {len(result.files)} files under {out_dir}/ (report.json, report.html, raw/ ...)"
-        )
-    if result.timings:
-        steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in result.timings.items())
-        console.print(f"Time: {steps}")
