@@ -1,11 +1,13 @@
 """Query engines the local cloud answers with where moto has none.
 
-- :mod:`.xray_filter`: X-Ray filter expressions (GetTraceSummaries ``FilterExpression``), parsed
-  with lark and evaluated against a trace's segment documents;
+- :mod:`.xray_filter`: X-Ray filter expressions (GetTraceSummaries ``FilterExpression``), read
+  by :mod:`.xray_filter_parser` (lark) and evaluated against a trace's segment documents;
 - :mod:`.xray_summary` and :mod:`.xray_graph`: the TraceSummary and GetServiceGraph shapes built
-  from those documents (both share the trace model of :mod:`.xray_trace`);
+  from those documents (all three share the trace model of :mod:`.xray_trace`);
 - :mod:`.insights`: CloudWatch Logs Insights queries (StartQuery / GetQueryResults) over log
-  events, parsed by :mod:`.insights_parser` and run by :mod:`.insights_exec`.
+  events: grammar in :mod:`.insights_grammar`, query tree in :mod:`.insights_parser`, discovered
+  fields in :mod:`.insights_fields`, functions in :mod:`.insights_functions`, the pipeline in
+  :mod:`.insights_exec`.
 
 Pure Python: nothing here imports moto, boto3 or the rest of pclab, so the engines are unit-tested
 and benchmarked on their own and the moto wiring (``pclab/localcloud/moto/``) only calls them.
