@@ -67,16 +67,14 @@ def run_query(
     """
     commands = parse_query(query)
     scanned: list[Row] = []
-    position: dict[int, int] = {}  # id(record) → index of its event, for @ptr
     scanned_bytes = 0
     logs: dict[str, str] = {}
     for index, event in enumerate(events):
         group = str(event.get("logGroup", event.get("logGroupName", "")))
         log = logs.get(group) or logs.setdefault(group, f"{account_id}:{group}")
-        record = Record(event, log)
-        position[id(record)] = index
-        scanned_bytes += len(str(event.get("message", "")).encode("utf-8"))
-        scanned.append(record)
+        scanned.append(Record(event, log, index))
+        message = str(event.get("message", ""))
+        scanned_bytes += len(message) if message.isascii() else len(message.encode("utf-8"))
     outcome = execute(commands, scanned)
     rows = outcome.rows[: limit if limit is not None else DEFAULT_LIMIT]
     results: list[list[dict[str, str]]] = []
@@ -87,7 +85,7 @@ def run_query(
             if text is not None:
                 cells.append({"field": name, "value": text})
         if isinstance(row, Record):
-            cells.append({"field": "@ptr", "value": _pointer(row.event, position[id(row)])})
+            cells.append({"field": "@ptr", "value": _pointer(row.event, row.index)})
         results.append(cells)
     statistics = {
         "recordsMatched": float(outcome.matched),

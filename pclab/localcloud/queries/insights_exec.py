@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import methodcaller
 from typing import Any
 
-from .insights_fields import ResultRow, Row, sort_key
+from .insights_fields import Record, ResultRow, Row, sort_key
 from .insights_functions import (
     AGGREGATES,
     SCALAR,
@@ -70,8 +71,7 @@ class _Scope:
 def compile_expr(expr: Expr, scope: _Scope | None = None) -> Evaluator:
     scope = scope or _Scope()
     if isinstance(expr, Field):
-        name = expr.name
-        return lambda row: row.get(name)
+        return methodcaller("get", expr.name)  # C-level: one Python frame less per row
     if isinstance(expr, Const):
         value = expr.value
         return lambda row: value
@@ -114,6 +114,19 @@ def compile_expr(expr: Expr, scope: _Scope | None = None) -> Evaluator:
 
 
 def _compile_binary(expr: Binary, scope: _Scope) -> Evaluator:
+    if (
+        expr.op == "="
+        and isinstance(expr.left, Field)
+        and isinstance(expr.right, Const)
+        and isinstance(expr.right.value, str)
+    ):  # field = "text", the usual filter: one call per row instead of three
+        name, text = expr.left.name, expr.right.value
+
+        def equals(row: Row) -> bool:
+            value = row.get(name)
+            return value == text if type(value) is str else compare("=", value, text)
+
+        return equals
     left, right, op = compile_expr(expr.left, scope), compile_expr(expr.right, scope), expr.op
     if op == "and":
         return lambda row: truthy(left(row)) and truthy(right(row))
@@ -233,7 +246,15 @@ def run_stats(command: Command, rows: Sequence[Row]) -> list[ResultRow]:
     items = [(i.name, compile_expr(i.expr, _Scope(slots))) for i in command.items]
     groups = [(g.name, compile_expr(g.expr)) for g in command.by]
     buckets: dict[tuple[Any, ...], list[Accumulator]] = {}
-    for row in rows:
+    if not groups:  # one group: no key to work out per row
+        single = [make() for make in factories]
+        adders = [a.add for a in single]
+        for row in rows:
+            for add in adders:
+                add(row)
+        if rows:
+            buckets[()] = single
+    for row in rows if groups else ():
         key = tuple(evaluate(row) for _, evaluate in groups)
         accumulators = buckets.get(key)
         if accumulators is None:
@@ -280,9 +301,17 @@ def _assign(rows: Sequence[Row], items: Sequence[Named]) -> None:
             row.set(name, evaluate(row))
 
 
+def _newest_first(rows: list[Row]) -> list[Row]:
+    def when(row: Row) -> float:
+        stamp = row.event.get("timestamp") if isinstance(row, Record) else row.get("@timestamp")
+        return to_number(stamp) or 0
+
+    return sorted(rows, key=when, reverse=True)
+
+
 def execute(commands: Sequence[Command], rows: list[Row]) -> Outcome:
-    """Run the commands over the rows (newest event first)."""
-    rows = sorted(rows, key=lambda r: to_number(r.get("@timestamp")) or 0, reverse=True)
+    """Run the commands over the rows; events count as newest first where order matters."""
+    ordered = False  # rows are in the input's order until something orders them
     fields: list[str] = []
     display: list[str] | None = None
     aggregated = False
@@ -305,18 +334,25 @@ def execute(commands: Sequence[Command], rows: list[Row]) -> Outcome:
             if not aggregated:
                 matched = len(rows)
             rows = list(run_stats(command, rows))
-            aggregated = True
+            aggregated = ordered = True
             fields = [n.name for n in (*command.by, *command.items)]
         elif kind == "sort":
+            if not ordered:  # equal keys keep the newest-first order
+                rows = _newest_first(rows)
             rows = _natural_sort(rows, command.order)
+            ordered = True
         elif kind == "limit":
+            rows = rows if ordered else _newest_first(rows)
             rows = rows[: command.count]
+            ordered = True
         elif kind == "dedup":
+            rows = rows if ordered else _newest_first(rows)
             rows = _dedup(rows, [compile_expr(k) for k in command.keys])
+            ordered = True
         if not aggregated and kind in ("filter", "dedup"):
             matched = len(rows)
     columns = display if display is not None else fields or ["@timestamp", "@message"]
-    return Outcome(rows, columns, aggregated, matched)
+    return Outcome(rows if ordered else _newest_first(rows), columns, aggregated, matched)
 
 
 def _parse(command: Command, rows: Sequence[Row]) -> None:

@@ -41,7 +41,6 @@ class Timestamp(int):
 
 
 _MISSING = object()
-SYSTEM_FIELDS = ("@timestamp", "@message", "@logStream", "@log", "@ingestionTime")
 LAMBDA_FIELDS = frozenset(
     {
         "@type",
@@ -55,16 +54,6 @@ LAMBDA_FIELDS = frozenset(
         "@xraySegmentId",
     }
 )
-_REPORT_KEYS: dict[str, tuple[str, Any]] = {
-    "RequestId": ("@requestId", str),
-    "Duration": ("@duration", lambda v: float(v.split()[0])),
-    "Billed Duration": ("@billedDuration", lambda v: _int_or_float(v.split()[0])),
-    "Memory Size": ("@memorySize", lambda v: _int_or_float(v.split()[0]) * _MB),
-    "Max Memory Used": ("@maxMemoryUsed", lambda v: _int_or_float(v.split()[0]) * _MB),
-    "Init Duration": ("@initDuration", lambda v: float(v.split()[0])),
-    "TraceId": ("@xrayTraceId", str),
-    "SegmentId": ("@xraySegmentId", str),
-}
 _START_END = re.compile(r"^(START|END) RequestId: (\S+)")
 
 
@@ -73,25 +62,65 @@ def _int_or_float(text: str) -> int | float:
     return int(number) if number.is_integer() else number
 
 
-def lambda_fields(message: str) -> dict[str, Any]:
-    """The @-fields Logs Insights discovers in one Lambda platform line (text format)."""
+# REPORT RequestId: id\tDuration: 3001.02 ms\tBilled Duration: 8208 ms\tMemory Size: 128 MB
+# \tMax Memory Used: 40 MB\tInit Duration: 5206.12 ms\t\nXRAY TraceId: ...\tSegmentId: ...
+# Each field is found by its label (a tab or a newline before it, so "Duration" is not "Billed
+# Duration"): a query reading one field pays for that field alone.
+_REPORT_LABELS: dict[str, tuple[str, Any]] = {
+    "@requestId": ("REPORT RequestId: ", str),
+    "@duration": ("\tDuration: ", float),
+    "@billedDuration": ("\tBilled Duration: ", _int_or_float),
+    "@memorySize": ("\tMemory Size: ", lambda v: _int_or_float(v) * _MB),
+    "@maxMemoryUsed": ("\tMax Memory Used: ", lambda v: _int_or_float(v) * _MB),
+    "@initDuration": ("\tInit Duration: ", float),
+    "@xrayTraceId": ("\nXRAY TraceId: ", str),
+    "@xraySegmentId": ("\tSegmentId: ", str),
+}
+
+
+def lambda_type(message: str) -> str | None:
+    """@type of a Lambda platform line: REPORT, START or END (None for other lines)."""
     if message.startswith("REPORT RequestId:"):
-        found: dict[str, Any] = {"@type": "REPORT"}
-        # REPORT RequestId: id\tDuration: 3001.02 ms\t...\nXRAY TraceId: ...\tSegmentId: ...
-        for part in message[len("REPORT ") :].replace("\n", "\t").split("\t"):
-            key, sep, value = part.partition(": ")
-            target = _REPORT_KEYS.get(key.removeprefix("XRAY ").strip())
-            if sep and target is not None:
-                try:
-                    found[target[0]] = target[1](value.strip())
-                except (ValueError, IndexError):
-                    continue  # a value Lambda never writes: leave the field out
-        return found
-    if message.startswith(("START ", "END ")):
+        return "REPORT"
+    if message.startswith("START RequestId:"):
+        return "START"
+    if message.startswith("END RequestId:"):
+        return "END"
+    return None
+
+
+def lambda_field(message: str, name: str) -> Any:
+    """One @-field Logs Insights discovers in a Lambda platform line (text format), or None."""
+    kind = lambda_type(message)
+    if name == "@type" or kind is None:
+        return kind
+    if kind != "REPORT":
+        if name != "@requestId":
+            return None
         match = _START_END.match(message)
-        if match:
-            return {"@type": match.group(1), "@requestId": match.group(2)}
-    return {}
+        return match.group(2) if match else None
+    label, convert = _REPORT_LABELS[name]
+    at = message.find(label)
+    if at < 0:
+        return None
+    start = at + len(label)
+    ends = [e for e in (message.find("\t", start), message.find("\n", start)) if e >= 0]
+    text = (
+        message[start : min(ends) if ends else len(message)]
+        .removesuffix(" ms")
+        .removesuffix(" MB")
+        .strip()
+    )
+    try:
+        return convert(text)
+    except ValueError:
+        return None  # a value Lambda never writes: leave the field out
+
+
+def lambda_fields(message: str) -> dict[str, Any]:
+    """Every @-field Logs Insights discovers in one Lambda platform line (text format)."""
+    found = {name: lambda_field(message, name) for name in LAMBDA_FIELDS}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def flatten_json(document: Any) -> dict[str, Any]:
@@ -131,16 +160,30 @@ def json_fields(message: str) -> dict[str, Any]:
     return flatten_json(document) if isinstance(document, Mapping) else {}
 
 
+def _stamp(value: Any) -> Timestamp | None:
+    return Timestamp(value) if value is not None else None
+
+
+_SYSTEM: dict[str, Any] = {
+    "@message": lambda r: r.event.get("message"),
+    "@timestamp": lambda r: _stamp(r.event.get("timestamp")),
+    # the local cloud's key, or FilterLogEvents' spelling
+    "@logStream": lambda r: r.event.get("logStream", r.event.get("logStreamName")),
+    "@log": lambda r: r.log,
+    "@ingestionTime": lambda r: _stamp(r.event.get("ingestionTime")),
+}
+
+
 class Record:
     """One log event during a query: discovered fields on demand, plus the query's own fields."""
 
-    __slots__ = ("_json_done", "_lambda_done", "event", "log", "values")
+    __slots__ = ("_json_done", "event", "index", "log", "values")
 
-    def __init__(self, event: Mapping[str, Any], log: str) -> None:
+    def __init__(self, event: Mapping[str, Any], log: str, index: int = 0) -> None:
         self.event = event
         self.log = log  # "account-id:log-group-name"
+        self.index = index  # the event's position in the query's input
         self.values: dict[str, Any] = {}
-        self._lambda_done = False
         self._json_done = False
 
     def get(self, name: str) -> Any:
@@ -153,28 +196,16 @@ class Record:
         self.values[name] = value
 
     def _discover(self, name: str) -> Any:
-        event = self.event
-        if name == "@message":
-            return event.get("message")
-        if name == "@timestamp":
-            stamp = event.get("timestamp")
-            return Timestamp(stamp) if stamp is not None else None
-        if name == "@logStream":  # the local cloud's name, or FilterLogEvents' spelling
-            return event.get("logStream", event.get("logStreamName"))
-        if name == "@log":
-            return self.log
-        if name == "@ingestionTime":
-            stamp = event.get("ingestionTime")
-            return Timestamp(stamp) if stamp is not None else None
         if name in LAMBDA_FIELDS:
-            if not self._lambda_done:
-                self._lambda_done = True
-                for key, value in lambda_fields(str(event.get("message", ""))).items():
-                    self.values.setdefault(key, value)
-            return self.values.get(name)
+            value = lambda_field(str(self.event.get("message", "")), name)
+            self.values[name] = value  # remembered, absent ones too: asked once per event
+            return value
+        system = _SYSTEM.get(name)
+        if system is not None:
+            return system(self)
         if not self._json_done:
             self._json_done = True
-            for key, value in json_fields(str(event.get("message", ""))).items():
+            for key, value in json_fields(str(self.event.get("message", ""))).items():
                 self.values.setdefault(key, value)
             return self.values.get(name)
         return None

@@ -27,6 +27,8 @@ def to_number(value: Any) -> int | float | None:
     if isinstance(value, int | float):
         return value
     if isinstance(value, str):
+        if not value or value[-1] not in "0123456789.":
+            return None  # cheaper than letting float() raise for words
         try:
             number = float(value)
         except ValueError:
@@ -48,6 +50,8 @@ def truthy(value: Any) -> bool:
 def compare(op: str, left: Any, right: Any) -> bool:
     if left is None or right is None:
         return False
+    if op == "=" and type(left) is str and type(right) is str:
+        return left == right  # the common case (filter @type = "REPORT"), without conversions
     a: Any = to_number(left)
     b: Any = to_number(right)
     both_text = isinstance(left, str) and isinstance(right, str)
@@ -228,9 +232,16 @@ class Count(Accumulator):
     def __init__(self, args: Sequence[Evaluator], fraction: float | None = None) -> None:
         super().__init__(args, fraction)
         self.count = 0
+        if not args:
+            self.add = self._add_every  # type: ignore[method-assign]
+        else:
+            self.arg = args[0]
+
+    def _add_every(self, row: Row) -> None:
+        self.count += 1
 
     def add(self, row: Row) -> None:
-        if not self.args or self.args[0](row) is not None:
+        if self.arg(row) is not None:
             self.count += 1
 
     def result(self) -> Any:
@@ -250,13 +261,13 @@ class Numeric(Accumulator):
 class Sum(Numeric):
     def result(self) -> Any:
         numbers = self.numbers()
-        return sum(numbers) if numbers else None
+        return math.fsum(numbers) if numbers else None
 
 
 class Avg(Numeric):
     def result(self) -> Any:
         numbers = self.numbers()
-        return sum(numbers) / len(numbers) if numbers else None
+        return math.fsum(numbers) / len(numbers) if numbers else None
 
 
 class StdDev(Numeric):

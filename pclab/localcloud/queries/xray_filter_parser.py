@@ -64,7 +64,7 @@ class FilterExpressionError(ValueError):
 
 
 @cache
-def _parser() -> Lark:
+def filter_parser() -> Lark:
     return Lark(_GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
 
@@ -199,7 +199,7 @@ def parse_filter(expression: str) -> Node:
     if not expression.strip():
         raise FilterExpressionError("Invalid filter expression: the expression is empty", 0)
     try:
-        tree = _parser().parse(expression)
+        tree = filter_parser().parse(expression)
     except UnexpectedInput as error:
         raise _syntax_error(expression, error) from None
     return _tree_to_node(tree)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 Document = Mapping[str, Any]
@@ -57,6 +57,8 @@ CLIENT_TYPE = "client"
 
 
 def _number(value: Any) -> float | None:
+    if type(value) is float:  # the usual case, first
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
@@ -64,10 +66,10 @@ def _number(value: Any) -> float | None:
 
 def http_status(doc: Document) -> int | None:
     http = doc.get("http")
-    if not isinstance(http, Mapping):
+    if http is None or not isinstance(http, Mapping):
         return None
     response = http.get("response")
-    if not isinstance(response, Mapping):
+    if response is None or not isinstance(response, Mapping):
         return None
     status = response.get("status")
     return status if isinstance(status, int) and not isinstance(status, bool) else None
@@ -132,13 +134,16 @@ class Segment:
 
 def _segment_service(doc: Document) -> ServiceId:
     aws = doc.get("aws")
-    account = aws.get("account_id") if isinstance(aws, Mapping) else None
+    account = aws.get("account_id") if type(aws) is dict or isinstance(aws, Mapping) else None
     origin = doc.get("origin")
-    return ServiceId(
-        name=str(doc.get("name", "")),
-        type=str(origin) if origin else None,
-        account_id=str(account) if account else None,
+    return _service(
+        str(doc.get("name", "")), str(origin) if origin else None, str(account) if account else None
     )
+
+
+@lru_cache(maxsize=4096)  # a few services recur in every trace: build each ServiceId once
+def _service(name: str, type_: str | None, account: str | None) -> ServiceId:
+    return ServiceId(name=name, type=type_, account_id=account)
 
 
 def _inferred_service(sub: Document) -> ServiceId:
@@ -153,18 +158,6 @@ def _inferred_service(sub: Document) -> ServiceId:
     return ServiceId(name=name, type=f"AWS::{name}")
 
 
-def _walk(doc: Document) -> Iterator[Document]:
-    """The subsegments nested in ``doc``, depth first."""
-    stack = [doc]
-    while stack:
-        subs = stack.pop().get("subsegments")
-        if isinstance(subs, list):
-            for sub in subs:
-                if isinstance(sub, Mapping):
-                    yield sub
-                    stack.append(sub)
-
-
 def _parse(documents: Iterable[Document | str | bytes]) -> list[Document]:
     parsed: list[Document] = []
     for doc in documents:
@@ -175,9 +168,41 @@ def _parse(documents: Iterable[Document | str | bytes]) -> list[Document]:
                 continue  # X-Ray drops documents it cannot parse
             if isinstance(loaded, Mapping):
                 parsed.append(loaded)
-        elif isinstance(doc, Mapping):
+        elif type(doc) is dict or isinstance(doc, Mapping):
             parsed.append(doc)
     return parsed
+
+
+class _Index:
+    """What one walk over a trace's subsegments finds."""
+
+    __slots__ = ("annotated", "calls", "owner", "subsegments")
+
+    def __init__(self) -> None:
+        self.owner: dict[str, Segment] = {}
+        self.subsegments: list[tuple[Document, Segment]] = []
+        self.calls: list[Document] = []  # namespace aws/remote: downstream calls
+        self.annotated: list[tuple[Document, Segment]] = []
+
+    def visit(self, sub: Document, seg: Segment) -> None:
+        self.subsegments.append((sub, seg))
+        if sub.get("namespace") in ("aws", "remote"):
+            self.calls.append(sub)
+        if "annotations" in sub and isinstance(sub["annotations"], Mapping):
+            self.annotated.append((sub, seg))
+
+    def walk(self, doc: Document, seg: Segment) -> None:
+        """Visit the subsegments nested in ``doc``, depth first."""
+        stack = [doc]
+        while stack:
+            subs = stack.pop().get("subsegments")
+            if not isinstance(subs, list):
+                continue
+            for sub in subs:
+                if type(sub) is dict or isinstance(sub, Mapping):
+                    self.owner[str(sub.get("id", ""))] = seg
+                    self.visit(sub, seg)
+                    stack.append(sub)
 
 
 class Trace:
@@ -196,15 +221,13 @@ class Trace:
 
     # --- structure --------------------------------------------------------------------------
     @cached_property
-    def _owner(self) -> dict[str, Segment]:
-        """Every (sub)segment id → the sent segment it belongs to."""
-        owner: dict[str, Segment] = {}
+    def _index(self) -> _Index:
+        """One walk over every (sub)segment: owners, downstream calls, annotated documents."""
+        index = _Index()
+        owner = index.owner
         for seg in self.segments:
-            if seg.inferred:
-                continue
             owner[seg.id] = seg
-            for sub in _walk(seg.doc):
-                owner[str(sub.get("id", ""))] = seg
+            index.walk(seg.doc, seg)
         # Streamed subsegments name their parent (sub)segment; resolve chains of them.
         pending = list(self.loose_subsegments)
         while pending:
@@ -215,38 +238,38 @@ class Trace:
                     unresolved.append(sub)
                     continue
                 owner[str(sub.get("id", ""))] = parent
-                for inner in _walk(sub):
-                    owner[str(inner.get("id", ""))] = parent
+                index.visit(sub, parent)
+                index.walk(sub, parent)
             if len(unresolved) == len(pending):
                 break  # parents not (yet) in the trace
             pending = unresolved
-        return owner
+        return index
+
+    @property
+    def _owner(self) -> dict[str, Segment]:
+        """Every (sub)segment id → the sent segment it belongs to."""
+        return self._index.owner
 
     def subsegments_of(self, seg: Segment) -> Iterator[Document]:
         """A sent segment's subsegments, nested and streamed ones alike."""
-        yield from _walk(seg.doc)
-        owner = self._owner
-        for sub in self.loose_subsegments:
-            if owner.get(str(sub.get("id", ""))) is seg:
-                yield sub
-                yield from _walk(sub)
+        return (doc for doc, owner in self._index.subsegments if owner is seg)
 
     @cached_property
     def all_segments(self) -> list[Segment]:
         """Sent segments plus the ones X-Ray infers for untraced downstream calls."""
+        calls = self._index.calls
+        if not calls:
+            return self.segments
         called = {s.parent_id for s in self.segments if s.parent_id}
         inferred: list[Segment] = []
-        for seg in self.segments:
-            for sub in self.subsegments_of(seg):
-                if sub.get("namespace") not in ("aws", "remote"):
-                    continue
-                sub_id = str(sub.get("id", ""))
-                if sub_id in called:
-                    continue  # the called service sent its own segment
-                doc = dict(sub)
-                doc["parent_id"] = sub_id
-                doc["id"] = f"inferred-{sub_id}"
-                inferred.append(Segment(doc, _inferred_service(sub), inferred=True))
+        for sub in calls:
+            sub_id = str(sub.get("id", ""))
+            if sub_id in called:
+                continue  # the called service sent its own segment
+            doc = dict(sub)
+            doc["parent_id"] = sub_id
+            doc["id"] = f"inferred-{sub_id}"
+            inferred.append(Segment(doc, _inferred_service(sub), inferred=True))
         return self.segments + inferred
 
     def caller_of(self, seg: Segment) -> Segment | None:
@@ -318,11 +341,11 @@ class Trace:
         """(key, value, service) for every annotation on any segment or subsegment."""
         found: list[tuple[str, Any, ServiceId]] = []
         for seg in self.segments:
-            docs: Iterable[Document] = (seg.doc, *self.subsegments_of(seg))
-            for doc in docs:
-                notes = doc.get("annotations")
-                if isinstance(notes, Mapping):
-                    found.extend((str(k), v, seg.service) for k, v in notes.items())
+            notes = seg.doc.get("annotations")
+            if isinstance(notes, Mapping):
+                found.extend((str(k), v, seg.service) for k, v in notes.items())
+        for doc, seg in self._index.annotated:
+            found.extend((str(k), v, seg.service) for k, v in doc["annotations"].items())
         return found
 
     @cached_property
