@@ -1,5 +1,6 @@
 """The embedded local cloud: a moto server with our extensions and Lambda execution environments.
 
-Only :mod:`pclab.localcloud.moto_extensions` touches moto internals. The Lambda data plane meets the
-control plane at one seam, :mod:`pclab.localcloud.invocation`.
+Only the package :mod:`pclab.localcloud.moto` (a module per AWS service, behind one ``install()``)
+imports moto or touches its internals. The Lambda data plane meets the control plane at one seam,
+:mod:`pclab.localcloud.invocation`.
 """

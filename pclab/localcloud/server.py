@@ -121,39 +121,29 @@ class LocalCloud:
         return endpoint(self.port)
 
     def start(self) -> None:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
         from werkzeug.serving import make_server
 
-        from pclab.localcloud import moto_extensions
+        from pclab.localcloud import moto as moto_ext
         from pclab.localcloud.lambda_api import LambdaApi
 
-        moto_extensions.configure_moto()
-        sink = moto_extensions.MotoTelemetrySink()
+        moto_ext.configure_moto()
+        sink = moto_ext.MotoTelemetrySink()
         control = LambdaControlPlane(
-            moto_extensions.MotoFunctionDirectory(),
+            moto_ext.MotoFunctionDirectory(),
             account_limit=self.account_limit,
             telemetry=sink,
         )
-        moto_extensions.install(control, telemetry=sink, cloudformation_now=False)
+        moto_ext.install(control, telemetry=sink, cloudformation_now=False)
         app = LambdaApi(
-            DomainDispatcherApplication(create_backend_app),
+            moto_ext.moto_wsgi_app(),
             control,
-            before_service={"cloudformation": moto_extensions.ensure_cloudformation},
+            before_service={"cloudformation": moto_ext.ensure_cloudformation},
         )
-        verbose = self.verbose
-
-        class Handler(MotoRequestHandler):
-            def log_request(self, *args: Any, **kwargs: Any) -> None:
-                if verbose:
-                    super().log_request(*args, **kwargs)
+        handler = moto_ext.request_handler(verbose=self.verbose)
 
         try:
             self._server = make_server(
-                BIND_ADDRESS, self.port, app, threaded=True, request_handler=Handler
+                BIND_ADDRESS, self.port, app, threaded=True, request_handler=handler
             )
         except OSError as error:
             if error.errno == errno.EADDRINUSE or "in use" in str(error).lower():
@@ -187,19 +177,19 @@ class LocalCloud:
             self._thread.join(timeout=10)
             self._thread = None
         if self.control is not None:
-            from pclab.localcloud import moto_extensions
+            from pclab.localcloud import moto as moto_ext
 
-            moto_extensions.deactivate()
+            moto_ext.deactivate()
             self.control.shutdown()
             self.control.attach_execution_layer(None)
 
 
 def _warm_imports() -> None:
     """What the first deploy needs, loaded while the user types: CloudFormation, the translator."""
-    from pclab.localcloud import moto_extensions
+    from pclab.localcloud import moto as moto_ext
 
     with contextlib.suppress(Exception):
-        moto_extensions.ensure_cloudformation()
+        moto_ext.ensure_cloudformation()
         importlib.import_module("samtranslator.translator.translator")
 
 

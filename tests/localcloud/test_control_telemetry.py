@@ -6,7 +6,8 @@ import json
 import time
 
 from localcloud.cloud_helpers import Cloud
-from pclab.localcloud.moto_extensions import MotoTelemetrySink, new_trace_id
+from pclab.localcloud.moto import MotoTelemetrySink
+from pclab.localcloud.moto.stepfunctions import new_trace_id
 
 
 def test_log_events_land_in_their_group_and_stream(cloud: Cloud) -> None:

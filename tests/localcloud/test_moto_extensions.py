@@ -1,4 +1,4 @@
-"""Fails loudly when a moto upgrade moves anything pclab/localcloud/moto_extensions.py relies on.
+"""Fails loudly when a moto upgrade moves anything pclab/localcloud/moto/ relies on.
 
 Two tables: every attribute we *replace* (with the parameters moto's original must still take),
 and every internal we only *read*. A new patch without a row here fails the first test.
@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from localcloud.cloud_helpers import ACCOUNT, REGION, Cloud, make_function
-from pclab.localcloud import moto_extensions
+from pclab.localcloud import moto as moto_ext
+from pclab.localcloud.moto import _patching, stepfunctions
 
 CFN_BACKEND = "moto.cloudformation.models.CloudFormationBackend"
 LAMBDA_BACKEND = "moto.awslambda.models.LambdaBackend"
@@ -75,7 +76,7 @@ PATCHED_SIGNATURES: dict[tuple[str, str], list[str]] = {
     ],
 }
 
-# (module, dotted attribute) that moto_extensions / server read without replacing
+# (module, dotted attribute) that pclab/localcloud/moto/ reads without replacing
 READ_INTERNALS = [
     ("moto.awslambda.utils", "get_backend"),
     ("moto.awslambda.models", "LambdaFunction.create_from_cloudformation_json"),
@@ -122,7 +123,7 @@ READ_INTERNALS = [
 @pytest.fixture(autouse=True)
 def all_patches(cloud: Cloud) -> None:
     """The server installs the CloudFormation patches on first use: have them all here."""
-    moto_extensions.ensure_cloudformation()
+    moto_ext.ensure_cloudformation()
 
 
 def _resolve(dotted: str) -> Any:
@@ -143,12 +144,12 @@ def _owner(label: str) -> Any:
 
 
 def test_every_patch_has_a_row_here(cloud: Cloud) -> None:
-    assert sorted(set(moto_extensions.PATCHED)) == sorted(PATCHED_SIGNATURES)
+    assert sorted(set(moto_ext.PATCHED)) == sorted(PATCHED_SIGNATURES)
 
 
 @pytest.mark.parametrize("key", sorted(PATCHED_SIGNATURES), ids=lambda k: f"{k[0]}.{k[1]}")
 def test_patched_internal_keeps_its_shape(cloud: Cloud, key: tuple[str, str]) -> None:
-    original = moto_extensions.ORIGINALS[key]
+    original = moto_ext.ORIGINALS[key]
     assert original.__module__.startswith("moto."), f"{key}: not moto's own function"
     assert getattr(_owner(key[0]), key[1]) is not original  # our replacement is in place
     parameters = list(inspect.signature(original).parameters)
@@ -171,14 +172,14 @@ def test_the_inline_map_cap_reads_moto_eval_input_fields() -> None:
     # moto still reads 0 as "one worker per item": the cap turns it into AWS's 40
     owner = inline_iteration.InlineIterationComponent
     key = (f"{owner.__module__}.{owner.__qualname__}", "_eval_body")
-    source = inspect.getsource(moto_extensions.ORIGINALS.get(key, owner._eval_body))
+    source = inspect.getsource(moto_ext.ORIGINALS.get(key, owner._eval_body))
     assert "len(input_items)" in source and "DEFAULT_MAX_CONCURRENCY_VALUE" in source
-    assert [moto_extensions.inline_map_workers(m, n) for m, n in [(0, 150), (0, 6), (5, 150)]] == [
+    assert [stepfunctions.inline_map_workers(m, n) for m, n in [(0, 150), (0, 6), (5, 150)]] == [
         40,
         6,
         5,
     ]
-    assert moto_extensions.inline_map_workers(100, 150) == 40
+    assert stepfunctions.inline_map_workers(100, 150) == 40
 
 
 def test_express_children_are_parsed_as_standard_only_where_the_grammar_needs_it() -> None:
@@ -186,17 +187,17 @@ def test_express_children_are_parsed_as_standard_only_where_the_grammar_needs_it
         '{"StartAt": "M", "States": {"M": {"Type": "Map", "Comment": "EXPRESS", "ItemProcessor":'
         ' {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}}}}}'
     )
-    rewritten = json.loads(moto_extensions.express_children_as_standard(definition))
+    rewritten = json.loads(stepfunctions.express_children_as_standard(definition))
     processor = rewritten["States"]["M"]["ItemProcessor"]["ProcessorConfig"]
     assert processor == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     assert rewritten["States"]["M"]["Comment"] == "EXPRESS"
-    assert moto_extensions.express_children_as_standard("{not json EXPRESS") == "{not json EXPRESS"
+    assert stepfunctions.express_children_as_standard("{not json EXPRESS") == "{not json EXPRESS"
 
 
 def test_our_models_win_in_moto_model_map(cloud: Cloud) -> None:
     from moto.cloudformation.parsing import get_model_map
 
-    ours = {model.cloudformation_type(): model for model in moto_extensions._installed["models"]}
+    ours = {model.cloudformation_type(): model for model in _patching._installed["models"]}
     assert set(ours) == {
         "AWS::Lambda::Function",
         "AWS::Lambda::Version",
@@ -210,7 +211,7 @@ def test_our_models_win_in_moto_model_map(cloud: Cloud) -> None:
 def test_function_records_have_the_fields_we_read(cloud: Cloud) -> None:
     """LambdaStorage layout and LambdaFunction attributes behind MotoFunctionDirectory."""
     fn = make_function(cloud, tracing=True)
-    directory = moto_extensions.MotoFunctionDirectory(ACCOUNT)
+    directory = moto_ext.MotoFunctionDirectory(ACCOUNT)
     latest = directory.latest(REGION, fn.name)
     version = directory.version(REGION, fn.name, fn.version)
     assert latest is not None and version is not None
@@ -227,21 +228,19 @@ def test_moto_is_configured_to_execute_state_machines(cloud: Cloud) -> None:
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     assert default_user_config["stepfunctions"] == {"execute_state_machine": True}
-    assert isinstance(moto_extensions._sfn_backend(ACCOUNT, REGION), StepFunctionsParserBackend)
+    assert isinstance(stepfunctions._sfn_backend(ACCOUNT, REGION), StepFunctionsParserBackend)
 
 
 def test_patches_act_only_while_a_local_cloud_runs() -> None:
     calls: list[str] = []
-    dispatch = moto_extensions._dispatcher(
-        lambda: calls.append("moto"), lambda: calls.append("ours")
-    )
-    with moto_extensions._install_lock:
-        before = moto_extensions._installed.get("active")
+    dispatch = _patching._dispatcher(lambda: calls.append("moto"), lambda: calls.append("ours"))
+    with _patching._install_lock:
+        before = _patching._installed.get("active")
     try:
-        moto_extensions._installed["active"] = True
+        _patching._installed["active"] = True
         dispatch()
-        moto_extensions.deactivate()
+        moto_ext.deactivate()
         dispatch()
     finally:
-        moto_extensions._installed["active"] = before
+        _patching._installed["active"] = before
     assert calls == ["ours", "moto"]

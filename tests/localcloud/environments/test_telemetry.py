@@ -117,7 +117,7 @@ def test_delivered_into_motos_xray_and_logs_backends(sink: MemorySink) -> None:
     import boto3
     from moto import mock_aws
 
-    from pclab.localcloud.moto_extensions import MotoTelemetrySink
+    from pclab.localcloud.moto import MotoTelemetrySink
 
     with mock_aws():
         mgr = EnvironmentManager(MotoTelemetrySink())

@@ -1,0 +1,135 @@
+"""Lambda: the control plane's read-only view of moto's functions, and moto's Lambda backend hooks.
+
+moto internals read, and why:
+
+* ``moto.awslambda.utils.get_backend``: moto picks ``lambda_simple_backends`` when ``use_docker`` is
+  off (our setting); every reader here asks it for the backend rather than guessing which.
+* ``LambdaBackend._lambdas`` (a LambdaStorage: ``_functions[name] = {"latest": LambdaFunction,
+  "versions": [...]}``, ``_aliases[arn]``) and the ``LambdaFunction`` fields ``function_name``,
+  ``handler``, ``run_time``, ``memory_size``, ``timeout``, ``environment_vars``, ``code_bytes``,
+  ``code_sha_256``, ``tracing_config``, ``reserved_concurrency``: what
+  :class:`MotoFunctionDirectory` turns into a :class:`~pclab.localcloud.invocation.FunctionSpec`.
+
+moto internals patched, and why (moto has no provisioned concurrency, so nothing of moto's would
+release a pool or a reservation):
+
+* ``LambdaBackend.delete_function`` / ``delete_alias`` / ``update_alias`` tell the control plane,
+  so provisioned pools and reservations go with what they belong to.
+
+Imports: moto only inside functions (importing it costs start-up time); the control plane through
+:mod:`._patching`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pclab.localcloud.invocation import FunctionSpec
+from pclab.localcloud.moto._patching import ACCOUNT_ID, _control, _patch
+
+
+def _lambda_backend(account_id: str, region: str) -> Any:
+    """moto picks lambda_simple_backends when ``use_docker`` is off (our setting): ask it."""
+    from moto.awslambda.utils import get_backend
+
+    return get_backend(account_id, region)
+
+
+class MotoFunctionDirectory:
+    """The control plane's view of moto's Lambda functions, versions and aliases.
+
+    Relies on ``moto.awslambda.models.lambda_backends[account][region]._lambdas`` (a LambdaStorage:
+    ``_functions[name] = {"latest": LambdaFunction, "versions": [...]}``, ``_aliases[arn]``).
+    """
+
+    def __init__(self, account_id: str = ACCOUNT_ID) -> None:
+        self.account_id = account_id
+
+    def _storage(self, region: str) -> Any:
+        return _lambda_backend(self.account_id, region)._lambdas
+
+    def _spec(self, fn: Any, version: str) -> FunctionSpec:
+        code: bytes = getattr(fn, "code_bytes", b"") or b""
+        env = {str(k): str(v) for k, v in (fn.environment_vars or {}).items()}
+        arn = f"arn:aws:lambda:{fn.region}:{fn.account_id}:function:{fn.function_name}"
+        return FunctionSpec(
+            function_name=fn.function_name,
+            function_arn=arn,
+            version=version,
+            handler=fn.handler or "",
+            runtime=fn.run_time or "",
+            memory_mb=int(fn.memory_size),
+            timeout_seconds=int(fn.timeout),
+            environment=env,
+            code_sha256=getattr(fn, "code_sha_256", "") or hashlib.sha256(code).hexdigest(),
+            code_zip=code,
+            tracing_active=(fn.tracing_config or {}).get("Mode") == "Active",
+            region=fn.region,
+            account_id=fn.account_id,
+        )
+
+    def latest(self, region: str, name: str) -> FunctionSpec | None:
+        group = self._storage(region)._functions.get(name)
+        if not group or group.get("latest") is None:
+            return None
+        return self._spec(group["latest"], "$LATEST")
+
+    def version(self, region: str, name: str, version: str) -> FunctionSpec | None:
+        group = self._storage(region)._functions.get(name)
+        if not group:
+            return None
+        for fn in group["versions"]:
+            if str(fn.version) == version:
+                return self._spec(fn, version)
+        return None
+
+    def aliases(self, region: str, name: str) -> dict[str, str]:
+        storage = self._storage(region)
+        if name not in storage._functions:
+            return {}
+        arn = f"arn:aws:lambda:{region}:{self.account_id}:function:{name}"
+        return {
+            alias: str(a.function_version) for alias, a in storage._aliases.get(arn, {}).items()
+        }
+
+    def function_names(self, region: str) -> list[str]:
+        return list(self._storage(region)._functions)
+
+    def mirror_reserved(self, region: str, name: str, reserved: int | None) -> None:
+        group = self._storage(region)._functions.get(name)
+        if group and group.get("latest") is not None:
+            group["latest"].reserved_concurrency = reserved
+
+
+def _install_lambda() -> None:
+    """Patch moto's Lambda backend so the control plane hears of deletions and alias moves."""
+    from moto.awslambda.models import LambdaBackend
+
+    original_delete_function = LambdaBackend.delete_function
+
+    def delete_function(self: Any, function_name: str, qualifier: str | None = None) -> None:
+        original_delete_function(self, function_name, qualifier)
+        region, name, qualifier = _control().split_name(self.region_name, function_name, qualifier)
+        _control().function_deleted(region, name, qualifier)
+
+    _patch(LambdaBackend, "delete_function", delete_function)
+
+    original_delete_alias = LambdaBackend.delete_alias
+
+    def delete_alias(self: Any, name: str, function_name: str) -> None:
+        original_delete_alias(self, name, function_name)
+        _, fn_name, _ = _control().split_name(self.region_name, function_name, None)
+        _control().alias_deleted(self.region_name, fn_name, name)
+
+    _patch(LambdaBackend, "delete_alias", delete_alias)
+
+    original_update_alias = LambdaBackend.update_alias
+
+    def update_alias(self: Any, name: str, function_name: str, *args: Any, **kwargs: Any) -> Any:
+        alias = original_update_alias(self, name, function_name, *args, **kwargs)
+        _, fn_name, _ = _control().split_name(self.region_name, function_name, None)
+        _control().alias_changed(self.region_name, fn_name, name)
+        return alias
+
+    _patch(LambdaBackend, "update_alias", update_alias)
