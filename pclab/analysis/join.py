@@ -37,6 +37,7 @@ from pclab.analysis.model import (
     Source,
     SourceBatch,
 )
+from pclab.analysis.tie import compatible, tie_lambda_side
 
 _OUT = Source.EXECUTION_OUTPUT
 _HIS = Source.EXECUTION_HISTORY
@@ -143,6 +144,7 @@ PROVIDES: dict[Source, frozenset[str]] = {
             "reported_at",
             "trace_id",
             "init_type",
+            "error",
         )
     ),
 }
@@ -214,25 +216,27 @@ def _merge(records: Sequence[Invocation]) -> Joined:
     return Joined(merged, by_source)
 
 
-def _compatible(a: Invocation, b: Invocation) -> bool:
-    """No label says they belong to different runs, and no source is in both."""
-    for name in ("state_machine", "function_name", "execution"):
-        left, right = getattr(a, name), getattr(b, name)
-        if left is not None and right is not None and left != right:
-            return False
-    return not (a.sources & b.sources)
-
-
 def _absorb(joined: Joined, record: Invocation) -> Joined:
     originals = list({id(r): r for r in joined.by_source.values()}.values())
     return _merge([*originals, record])
 
 
-def join_invocations(batches: Iterable[SourceBatch]) -> tuple[list[Joined], list[Invocation]]:
+@dataclass
+class JoinResult:
+    """The calls, and what the join could not place (for the report's notes)."""
+
+    calls: list[Joined]
+    unplaced: list[Invocation]  # no request id, item id or time placed them: calls on their own
+    untied: list[Invocation]  # Lambda-side records no failed item could take: not calls
+    tied_by_order: int = 0  # failed items given their Lambda-side record by error and order
+
+
+def join_invocations(batches: Iterable[SourceBatch]) -> JoinResult:
     """Merge the batches' records into one :class:`Joined` per call.
 
-    Returns the joined calls and the records that could not be placed by request id, item id or
-    time (they are also among the joined calls, on their own).
+    Where a caller's source (execution output or history) saw a run, its items are the calls:
+    a Lambda-side record that names no item is tied to a failed item or left out, never counted
+    as a call of its own (:mod:`pclab.analysis.tie`).
     """
     by_request: dict[str, list[Invocation]] = {}
     pending: list[Invocation] = []
@@ -244,18 +248,15 @@ def join_invocations(batches: Iterable[SourceBatch]) -> tuple[list[Joined], list
                 pending.append(record)
     joined = [_merge(group) for group in by_request.values()]
     # An execution's records that joined by request id name its function: records of the same
-    # execution without a request id (an output error entry) belong to that function too.
-    execution_function: dict[str, str] = {}
+    # execution without a request id (an output error entry) belong to that function too. Only
+    # where the execution names one function: saved files of two runs may share a name (two
+    # raw/<state machine>/describe-execution.json), and then the state machine must agree.
+    execution_functions: dict[str, set[tuple[str | None, str]]] = defaultdict(set)
     for call in joined:
         inv = call.invocation
         if inv.execution and inv.function_name:
-            execution_function.setdefault(inv.execution, inv.function_name)
-    pending = [
-        replace(r, function_name=execution_function[r.execution])
-        if r.function_name is None and r.execution in execution_function
-        else r
-        for r in pending
-    ]
+            execution_functions[inv.execution].add((inv.state_machine, inv.function_name))
+    pending = [_function_of_execution(r, execution_functions) for r in pending]
 
     by_item: dict[str, list[int]] = defaultdict(list)
     for index, call in enumerate(joined):
@@ -268,7 +269,7 @@ def join_invocations(batches: Iterable[SourceBatch]) -> tuple[list[Joined], list
             candidates = [
                 i
                 for i in by_item.get(record.item_id, ())
-                if _compatible(joined[i].invocation, record)
+                if compatible(joined[i].invocation, record)
             ]
             if len(candidates) == 1:
                 joined[candidates[0]] = _absorb(joined[candidates[0]], record)
@@ -281,7 +282,36 @@ def join_invocations(batches: Iterable[SourceBatch]) -> tuple[list[Joined], list
                 continue
         timed.append(record)
     _match_by_time(joined, timed, unplaced)
-    return joined, unplaced
+    return _tie(joined, unplaced)
+
+
+def _function_of_execution(
+    record: Invocation, known: dict[str, set[tuple[str | None, str]]]
+) -> Invocation:
+    if record.function_name is not None or record.execution not in known:
+        return record
+    seen = known[record.execution]
+    functions = {f for machine, f in seen if record.state_machine in (None, machine)}
+    if len(functions) != 1:
+        return record
+    return replace(record, function_name=functions.pop())
+
+
+def _tie(joined: list[Joined], unplaced: list[Invocation]) -> JoinResult:
+    """Fold each orphan (a Lambda-side record of a run the caller saw) into its item, or out."""
+    ties = tie_lambda_side([call.invocation for call in joined])
+    if not ties.pairs and not ties.untied:
+        return JoinResult(joined, unplaced, [])
+    for orphan, target in ties.pairs:
+        originals = {id(r): r for r in joined[target].by_source.values()}
+        originals.update({id(r): r for r in joined[orphan].by_source.values()})
+        joined[target] = _merge(list(originals.values()))
+    gone = {orphan for orphan, _ in ties.pairs} | set(ties.untied)
+    untied = [joined[i].invocation for i in ties.untied]
+    dropped = {id(r) for i in gone for r in joined[i].by_source.values()}
+    calls = [call for index, call in enumerate(joined) if index not in gone]
+    unplaced = [r for r in unplaced if id(r) not in dropped]
+    return JoinResult(calls, unplaced, untied, ties.by_order)
 
 
 def _match_by_time(
@@ -306,7 +336,7 @@ def _match_by_time(
             while position < len(series) and series[position][0] <= record.started_at + best_gap:
                 start, index = series[position]
                 gap = abs(start - record.started_at)
-                if gap <= best_gap and _compatible(joined[index].invocation, record):
+                if gap <= best_gap and compatible(joined[index].invocation, record):
                     best, best_gap = index, gap
                 position += 1
         if best is None:

@@ -51,7 +51,8 @@ def analyze(
     inferred (memory from REPORT lines, else ``default_memory_mb``), and the notes say what was
     assumed.
     """
-    joined, unplaced = join_invocations(batches)
+    result = join_invocations(batches)
+    joined, unplaced = result.calls, result.unplaced
     disagreements = classify(joined)
     invocations = [call.invocation for call in joined]
     _apply_config_labels(invocations, configs)
@@ -90,6 +91,18 @@ def analyze(
         notes.append(
             f"{len(unplaced)} record(s) had no request id, item id or matching time: "
             "shown as separate calls"
+        )
+    if result.untied:
+        notes.append(
+            f"{len(result.untied)} X-Ray/CloudWatch Logs record(s) named no item of the runs "
+            "the execution saw (a retried attempt, or a failed call whose item was already "
+            "tied): not counted as calls"
+        )
+    if result.tied_by_order:
+        notes.append(
+            f"{result.tied_by_order} failed call(s) named no request id (an init error does "
+            "not): tied to their X-Ray/CloudWatch Logs records by error and item order, so "
+            "their traces may be swapped between items that failed the same way"
         )
 
     summaries: list[RunSummary] = []

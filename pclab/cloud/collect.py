@@ -311,7 +311,8 @@ def logs(
     """The REPORT lines of the target's function in the run's window.
 
     Only lines of this run's calls are kept when the execution output named them (the window
-    may also hold another run's calls of the same function); the raw file keeps all.
+    may also hold another run's calls of the same function), and the lines of failed calls;
+    the raw file keeps all.
     """
     group = facts.log_group or f"/aws/lambda/{target.function_name}"
     pattern = REPORT_PATTERN_JSON if facts.log_format.upper() == "JSON" else REPORT_PATTERN_TEXT
@@ -359,7 +360,9 @@ def logs(
         return Collected(_absent(Source.LOGS, note, origin), raw)
     kept = records
     if known_request_ids:
-        kept = [r for r in records if r.request_id in known_request_ids]
+        # a failed call's REPORT line stays even when the output did not name its request (an
+        # init error names none): the join ties it to the item that failed, or leaves it out
+        kept = [r for r in records if r.request_id in known_request_ids or r.error is not None]
     for record in kept:
         record.function_name = record.function_name or target.function_name
         record.state_machine = record.state_machine or target.state_machine_name

@@ -191,3 +191,33 @@ def paged_entries(
                 raise SourceFormatError(invalid)
             entries.append(entry)
     return entries
+
+
+# Lambda names the request in the message of errors its runtime did not write itself: a killed
+# or exited runtime ("RequestId: <id> Error: Runtime exited with error: signal: killed") and a
+# timeout ("RequestId: <id> Error: Task timed out after 3.00 seconds", older runtimes
+# "<ISO time> <id> Task timed out after 3.00 seconds"). A handler's own error document carries
+# "requestId"; an init error's is "" (no invocation had started).
+_MESSAGE_REQUEST_ID = re.compile(
+    r"RequestId:\s*(?P<id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{12})"
+    r"|^\S+Z\s+(?P<old>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{12})\s+Task timed out"
+)
+
+
+def error_request_id(cause: Any) -> str | None:
+    """The Lambda request id an error's Cause names: the error document's ``requestId``, else
+    the ``RequestId: <id>`` Lambda writes into ``errorMessage``; None when it names none."""
+    parsed = maybe_json(cause)
+    if is_mapping(parsed):
+        named = as_str(parsed.get("requestId"))
+        if named:
+            return named
+        parsed = parsed.get("errorMessage")
+    if not isinstance(parsed, str):
+        return None
+    match = _MESSAGE_REQUEST_ID.search(parsed)
+    if match is None:
+        return None
+    return match.group("id") or match.group("old")

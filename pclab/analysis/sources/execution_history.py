@@ -30,6 +30,7 @@ from pclab.analysis.sources._common import (
     as_mapping,
     as_str,
     epoch_seconds,
+    error_request_id,
     is_mapping,
     maybe_json,
     paged_entries,
@@ -308,7 +309,5 @@ def _invocation(
     elif final.ended is not None:
         inv.error = final.error
         inv.error_cause = final.cause
-        cause = as_mapping(maybe_json(final.cause))
-        if cause is not None:
-            inv.request_id = as_str(cause.get("requestId"))
+        inv.request_id = error_request_id(final.cause)
     return inv

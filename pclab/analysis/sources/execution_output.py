@@ -25,9 +25,9 @@ from pclab.analysis.sources._common import (
     as_mapping,
     as_str,
     epoch_seconds,
+    error_request_id,
     is_mapping,
     load_json_text,
-    maybe_json,
 )
 
 # short key -> handler result key (COMMON.md "Handler result")
@@ -74,12 +74,6 @@ def _results(document: Any) -> list[Any]:
     return results
 
 
-def _error_request_id(cause: Any) -> str | None:
-    """A handler error's Cause is the Lambda error payload, which names the request id."""
-    parsed = as_mapping(maybe_json(cause))
-    return as_str(parsed.get("requestId")) if parsed else None
-
-
 def apply_handler_result(inv: Invocation, entry: Mapping[str, Any]) -> None:
     """Fill ``inv`` from a handler result in short-key or full form (also used by the history
     adapter, whose TaskSucceeded output carries the full result as ``Payload``)."""
@@ -119,6 +113,14 @@ def parse_execution_output(
     ``document`` is the parsed output, its JSON text, or a whole DescribeExecution reply.
     The keyword arguments label the records (the output itself names none of them).
     """
+    if is_mapping(document):
+        # a whole DescribeExecution reply names its run: a failed item, which has no request id
+        # to join on, then still belongs to the right run (pclab analyze on saved files)
+        if state_machine is None:
+            state_machine = as_str(document.get("stateMachineArn"))
+            state_machine = state_machine.rsplit(":", 1)[-1] if state_machine else None
+        if execution is None:
+            execution = as_str(document.get("executionArn"))
     invocations: list[Invocation] = []
     for index, entry in enumerate(_results(document)):
         if not is_mapping(entry):
@@ -140,7 +142,7 @@ def parse_execution_output(
         if error is not None:
             inv.error = as_str(error.get("Error")) or "Error"
             inv.error_cause = as_str(error.get("Cause"))
-            inv.request_id = _error_request_id(error.get("Cause"))
+            inv.request_id = error_request_id(error.get("Cause"))
             invocations.append(inv)
             continue
         apply_handler_result(inv, entry)

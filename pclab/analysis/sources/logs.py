@@ -42,6 +42,11 @@ _FIELD = re.compile(
     r"(?P<key>Billed Restore Duration|Restore Duration|Billed Duration|Init Duration|"
     r"Max Memory Used|Memory Size|Duration):\s*(?P<value>[0-9.]+)\s*(?:ms|MB)"
 )
+# A call that did not answer: "Status: timeout" or "Status: error" with "Error Type:
+# Runtime.ExitError" (Lambda's REPORT line; the JSON format's platform.report has "status" and
+# "errorType", AWS Lambda developer guide, "Lambda Telemetry API Event schema reference").
+_STATUS = re.compile(r"\bStatus:\s*(?P<status>[A-Za-z]+)")
+_ERROR_TYPE = re.compile(r"Error Type:\s*(?P<type>[^\t\n]+?)\s*(?:\t|\n|$)")
 _START = re.compile(r"START RequestId: (?P<id>[0-9A-Za-z-]+)(?:\s+Version:\s*(?P<version>\S+))?")
 _XRAY = re.compile(r"XRAY TraceId:\s*(?P<trace>1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24})")
 # Lambda log stream names: 2024/01/31/[$LATEST]0123abcd... or 2024/01/31/live[3]0123abcd...
@@ -196,6 +201,11 @@ class _Collector:
             inv.max_memory_used_mb = int(used) if used is not None else None
             # SnapStart prints Restore Duration instead: a restore is also a wait for the caller
             inv.init_duration_ms = fields.get("Init Duration", fields.get("Restore Duration"))
+            if "Status:" in line:
+                status = _STATUS.search(line)
+                error_type = _ERROR_TYPE.search(line)
+                if status and status.group("status").lower() != "success":
+                    inv.error = error_type.group("type") if error_type else status.group("status")
             self._label(inv, stream, None, group)
             if timestamp is not None:
                 inv.reported_at = timestamp
@@ -252,6 +262,9 @@ class _Collector:
         inv.init_duration_ms = (
             init if init is not None else as_float(metrics.get("restoreDurationMs"))
         )
+        status = as_str(record.get("status"))
+        if status and status != "success":
+            inv.error = as_str(record.get("errorType")) or status
         tracing = as_mapping(record.get("tracing")) or {}
         inv.trace_id = trace_root(as_str(tracing.get("value")))
         if when is not None:
