@@ -70,10 +70,14 @@ def run_query(
     scanned_bytes = 0
     logs: dict[str, str] = {}
     for index, event in enumerate(events):
-        group = str(event.get("logGroup", event.get("logGroupName", "")))
-        log = logs.get(group) or logs.setdefault(group, f"{account_id}:{group}")
+        group = event.get("logGroup")
+        if group is None:
+            group = event.get("logGroupName", "")
+        log = logs.get(group)
+        if log is None:
+            log = logs[group] = f"{account_id}:{group}"
         scanned.append(Record(event, log, index))
-        message = str(event.get("message", ""))
+        message = event.get("message") or ""
         scanned_bytes += len(message) if message.isascii() else len(message.encode("utf-8"))
     outcome = execute(commands, scanned)
     rows = outcome.rows[: limit if limit is not None else DEFAULT_LIMIT]

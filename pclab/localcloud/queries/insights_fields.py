@@ -40,7 +40,6 @@ class Timestamp(int):
     __slots__ = ()
 
 
-_MISSING = object()
 LAMBDA_FIELDS = frozenset(
     {
         "@type",
@@ -91,7 +90,10 @@ def lambda_type(message: str) -> str | None:
 
 def lambda_field(message: str, name: str) -> Any:
     """One @-field Logs Insights discovers in a Lambda platform line (text format), or None."""
-    kind = lambda_type(message)
+    if message.startswith("REPORT RequestId:"):  # lambda_type, inlined: once per row
+        kind: str | None = "REPORT"
+    else:
+        kind = lambda_type(message)
     if name == "@type" or kind is None:
         return kind
     if kind != "REPORT":
@@ -187,19 +189,18 @@ class Record:
         self._json_done = False
 
     def get(self, name: str) -> Any:
-        value = self.values.get(name, _MISSING)
-        if value is not _MISSING:
-            return value
+        values = self.values
+        if name in values:
+            return values[name]
+        if name in LAMBDA_FIELDS:  # here rather than in _discover: the hot path of REPORT queries
+            value = values[name] = lambda_field(self.event.get("message") or "", name)
+            return value  # remembered, absent ones too: worked out once per event
         return self._discover(name)
 
     def set(self, name: str, value: Any) -> None:
         self.values[name] = value
 
     def _discover(self, name: str) -> Any:
-        if name in LAMBDA_FIELDS:
-            value = lambda_field(str(self.event.get("message", "")), name)
-            self.values[name] = value  # remembered, absent ones too: asked once per event
-            return value
         system = _SYSTEM.get(name)
         if system is not None:
             return system(self)
