@@ -29,10 +29,9 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "compose": None,
     "__init__": frozenset(),  # the package root (its version): imports no part
 }
-# Where the third-party moto may be imported: the local cloud's moto extensions only, behind
-# their one install(). The package pclab/localcloud/moto/ replaces the single module
-# pclab/localcloud/moto_extensions.py; either is accepted while that move lands.
-MOTO_HOMES = ("localcloud/moto/", "localcloud/moto_extensions.py")
+# Where the third-party moto may be imported: the local cloud's moto extensions only, the
+# package pclab/localcloud/moto/ (a module per AWS service behind one install()).
+MOTO_HOMES = ("localcloud/moto/",)
 
 
 def modules() -> list[Path]:
