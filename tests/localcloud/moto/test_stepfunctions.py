@@ -1,0 +1,96 @@
+"""Guards pclab/localcloud/moto/stepfunctions.py: the interpreter's Lambda task, traces, Map."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+
+from localcloud.cloud_helpers import Cloud
+from localcloud.moto.guard import (
+    EVAL_UTILS,
+    INLINE_ITERATION,
+    assert_patched_internal_keeps_its_shape,
+    assert_read_internal_exists,
+)
+from pclab.localcloud import moto as moto_ext
+from pclab.localcloud.moto import stepfunctions
+
+# (owner, attribute) -> leading parameters of moto's original
+PATCHED_SIGNATURES: dict[tuple[str, str], list[str]] = {
+    (EVAL_UTILS, "_invoke_lambda_function"): ["parameters", "region", "state_credentials"],
+    (EVAL_UTILS, "execute_lambda_function_integration"): [
+        "env",
+        "parameters",
+        "region",
+        "state_credentials",
+    ],
+    ("moto.stepfunctions.parser.models.StepFunctionsParserBackend", "start_execution"): [
+        "self",
+        "state_machine_arn",
+        "name",
+        "execution_input",
+        "trace_header",
+    ],
+    ("moto.stepfunctions.responses.StepFunctionResponse", "start_execution"): ["self"],
+    ("moto.stepfunctions.responses.StepFunctionResponse", "describe_execution"): ["self"],
+    (
+        "moto.stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication",
+        "terminated",
+    ): ["self"],
+    (f"{INLINE_ITERATION}.InlineIterationComponent", "_eval_body"): ["self", "env"],
+    ("moto.stepfunctions.parser.asl.parse.asl_parser.AmazonStateLanguageParser", "parse"): [
+        "definition"
+    ],
+}
+
+# (module, dotted attribute) read without replacing
+READ_INTERNALS = [
+    ("moto.core.responses", "ActionResult.result"),
+    ("moto.stepfunctions.responses", "get_backend"),
+    # the inline Map cap reads the eval input _eval_body pops: its two fields we use
+    (INLINE_ITERATION, "InlineIterationComponentEvalInput.__init__"),
+]
+
+
+@pytest.mark.parametrize("key", sorted(PATCHED_SIGNATURES), ids=lambda k: f"{k[0]}.{k[1]}")
+def test_patched_internal_keeps_its_shape(cloud: Cloud, key: tuple[str, str]) -> None:
+    assert_patched_internal_keeps_its_shape(key, PATCHED_SIGNATURES[key])
+
+
+@pytest.mark.parametrize("module, attribute", READ_INTERNALS)
+def test_read_internal_exists(module: str, attribute: str) -> None:
+    assert_read_internal_exists(module, attribute)
+
+
+def test_the_inline_map_cap_reads_moto_eval_input_fields() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        inline_iteration_component as inline_iteration,
+    )
+
+    fields = inspect.signature(inline_iteration.InlineIterationComponentEvalInput).parameters
+    assert {"max_concurrency", "input_items"} <= set(fields)
+    # moto still reads 0 as "one worker per item": the cap turns it into AWS's 40
+    owner = inline_iteration.InlineIterationComponent
+    key = (f"{owner.__module__}.{owner.__qualname__}", "_eval_body")
+    source = inspect.getsource(moto_ext.ORIGINALS.get(key, owner._eval_body))
+    assert "len(input_items)" in source and "DEFAULT_MAX_CONCURRENCY_VALUE" in source
+    assert [stepfunctions.inline_map_workers(m, n) for m, n in [(0, 150), (0, 6), (5, 150)]] == [
+        40,
+        6,
+        5,
+    ]
+    assert stepfunctions.inline_map_workers(100, 150) == 40
+
+
+def test_express_children_are_parsed_as_standard_only_where_the_grammar_needs_it() -> None:
+    definition = (
+        '{"StartAt": "M", "States": {"M": {"Type": "Map", "Comment": "EXPRESS", "ItemProcessor":'
+        ' {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}}}}}'
+    )
+    rewritten = json.loads(stepfunctions.express_children_as_standard(definition))
+    processor = rewritten["States"]["M"]["ItemProcessor"]["ProcessorConfig"]
+    assert processor == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert rewritten["States"]["M"]["Comment"] == "EXPRESS"
+    assert stepfunctions.express_children_as_standard("{not json EXPRESS") == "{not json EXPRESS"
