@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pclab import __version__
+from pclab.plan import cli as plan_cli
 
 
 class UserError(Exception):
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(commands)
     _add_run(commands)
     _add_demo(commands)
+    plan_cli.add_parser(commands)  # dispatches to plan_cli.run via its handler
     return parser
 
 
