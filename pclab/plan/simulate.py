@@ -272,7 +272,11 @@ class Engine:
         series["pc_busy"].append(self.pc_peak)
         series["on_demand_busy"].append(self.od_peak)
         series["throttles"].append(self.step_throttles)
-        series["busy_end"].append(len(self.pc) + len(self.od))
+        # in flight at ``now`` counts the calls starting at ``now`` (served in the next segment)
+        starting = int(np.searchsorted(self.times, now, side="right")) - int(
+            np.searchsorted(self.times, now, side="left")
+        )
+        series["busy_end"].append(len(self.pc) + len(self.od) + starting)
         self.pc_peak, self.od_peak = len(self.pc), len(self.od)  # carried into the next step
         self.step_throttles = 0
 
