@@ -12,6 +12,7 @@ Imports lark and :mod:`.xray_trace` (for the service a ``NodeRef`` matches) only
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -194,6 +195,9 @@ def _node_ref(ref: Any) -> NodeRef:
     return NodeRef(fields.get("name"), fields.get("type"))
 
 
+_ROOT_CAUSE = re.compile(r"\b(rootcause\.[\w.]*|json|group\.\w+)", re.IGNORECASE)
+
+
 def parse_filter(expression: str) -> Node:
     """The expression's tree, or :class:`FilterExpressionError` naming where it went wrong."""
     if not expression.strip():
@@ -201,6 +205,14 @@ def parse_filter(expression: str) -> Node:
     try:
         tree = filter_parser().parse(expression)
     except UnexpectedInput as error:
+        unsupported = _ROOT_CAUSE.search(expression)
+        if unsupported is not None:  # its { } blocks are not in this grammar: say why
+            raise FilterExpressionError(
+                f"Invalid filter expression: {unsupported.group(1)} at position "
+                f"{unsupported.start()}: root-cause and group keywords are not supported by the "
+                "local cloud",
+                unsupported.start(),
+            ) from None
         raise _syntax_error(expression, error) from None
     return _tree_to_node(tree)
 
