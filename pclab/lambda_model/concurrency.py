@@ -95,14 +95,14 @@ class FunctionLimits:
             raise ConcurrencyConfigError(f"provisioned concurrency {units}: use 0 or more")
         if units > self.max_provisioned:
             if self.reserved is not None:
-                reason = f"more than the reserved concurrency of {self.reserved}"
+                reason = f"is more than the reserved concurrency of {self.reserved}"
             else:
                 reason = (
-                    f"it would leave less than {MIN_UNRESERVED_CONCURRENCY} of the account's "
+                    f"would leave less than {MIN_UNRESERVED_CONCURRENCY} of the account's "
                     f"{self.account_limit} unreserved"
                 )
             raise ConcurrencyConfigError(
-                f"provisioned concurrency {units} is {reason}: use at most {self.max_provisioned}"
+                f"provisioned concurrency {units} {reason}: use at most {self.max_provisioned}"
             )
 
     def on_demand_cap(self, provisioned: int) -> int:
