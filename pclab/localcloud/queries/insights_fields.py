@@ -233,7 +233,7 @@ def format_value(value: Any) -> str | None:
     """A value as GetQueryResults prints it (None: the field is left out of the row).
 
     Whole numbers print without a decimal point (``"512000000"``, ``"3"`` in recorded results);
-    other numbers as the shortest decimal that reads back the same.
+    other numbers with up to 15 significant digits.
     """
     if value is None:
         return None
@@ -246,7 +246,11 @@ def format_value(value: Any) -> str | None:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return None
-        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        # 15 significant digits: what a double holds exactly, without sums' binary noise
+        # (an average of 5206.12 and 5100 prints 5153.06, not 5153.0599999999995).
+        return f"{value:.15g}"
     return str(value)
 
 

@@ -174,9 +174,15 @@ def compile_regex(body: str, span: Span) -> re.Pattern[str]:
 
 
 def glob_regex(glob: str, span: Span) -> re.Pattern[str]:
-    """A parse glob ("[*] *") as a regex: each ``*`` captures, lazily, the rest is literal."""
+    """A parse glob ("[*] *") as a regex: each ``*`` captures (lazily, but a trailing one to the
+    end), the rest is literal."""
     parts = glob.split("*")
-    return re.compile("".join(re.escape(p) + "(.*?)" for p in parts[:-1]) + re.escape(parts[-1]))
+    groups = ["(.*?)"] * (len(parts) - 1)
+    if groups and parts[-1] == "":
+        groups[-1] = "(.*)"  # a trailing * takes the rest of the value
+    # parts has one more item than groups: the text after the last *
+    body = "".join(re.escape(p) + g for p, g in zip(parts, groups, strict=False))
+    return re.compile(body + re.escape(parts[-1]))
 
 
 @cache
