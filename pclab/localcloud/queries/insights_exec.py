@@ -245,22 +245,24 @@ def run_stats(command: Command, rows: Sequence[Row]) -> list[ResultRow]:
     factories = [_accumulator_factory(c) for c in calls]
     items = [(i.name, compile_expr(i.expr, _Scope(slots))) for i in command.items]
     groups = [(g.name, compile_expr(g.expr)) for g in command.by]
-    buckets: dict[tuple[Any, ...], list[Accumulator]] = {}
-    if not groups:  # one group: no key to work out per row
-        single = [make() for make in factories]
-        adders = [a.add for a in single]
+    # Rows are put in their groups first, then each aggregation reads a whole group at once:
+    # one pass per aggregation (map over C-level evaluators) instead of a call per row.
+    members: dict[tuple[Any, ...], list[Row]] = {}
+    if groups:
         for row in rows:
-            for add in adders:
-                add(row)
-        if rows:
-            buckets[()] = single
-    for row in rows if groups else ():
-        key = tuple(evaluate(row) for _, evaluate in groups)
-        accumulators = buckets.get(key)
-        if accumulators is None:
-            accumulators = buckets[key] = [make() for make in factories]
+            key = tuple(evaluate(row) for _, evaluate in groups)
+            found = members.get(key)
+            if found is None:
+                members[key] = [row]
+            else:
+                found.append(row)
+    elif rows:
+        members[()] = list(rows)
+    buckets: dict[tuple[Any, ...], list[Accumulator]] = {}
+    for key, group_rows in members.items():
+        accumulators = buckets[key] = [make() for make in factories]
         for accumulator in accumulators:
-            accumulator.add(row)
+            accumulator.add_all(group_rows)
     ordered = sorted(buckets.items(), key=lambda kv: tuple(sort_key(v) for v in kv[0]))
     out: list[ResultRow] = []
     for key, accumulators in ordered:
@@ -321,7 +323,7 @@ def execute(commands: Sequence[Command], rows: list[Row]) -> Outcome:
         if kind == "filter":
             assert command.expr is not None
             keep = compile_expr(command.expr)
-            rows = [row for row in rows if truthy(keep(row))]
+            rows = [row for row, value in zip(rows, map(keep, rows), strict=True) if truthy(value)]
         elif kind == "fields":
             _assign(rows, command.items)
             fields.extend(n.name for n in command.items if n.name not in fields)

@@ -224,6 +224,10 @@ class Accumulator:
         if value is not None:
             self.values.append(value)
 
+    def add_all(self, rows: Sequence[Row]) -> None:
+        """A whole group at once: the evaluator mapped over the rows, no call per row here."""
+        self.values.extend(v for v in map(self.args[0], rows) if v is not None)
+
     def result(self) -> Any:
         raise NotImplementedError
 
@@ -243,6 +247,12 @@ class Count(Accumulator):
     def add(self, row: Row) -> None:
         if self.arg(row) is not None:
             self.count += 1
+
+    def add_all(self, rows: Sequence[Row]) -> None:
+        if not self.args:
+            self.count += len(rows)
+        else:
+            self.count += sum(v is not None for v in map(self.arg, rows))
 
     def result(self) -> Any:
         return self.count
@@ -316,6 +326,10 @@ class ByTime(Accumulator):
     """earliest / latest: the value from the event with the earliest / latest @timestamp."""
 
     latest = False
+
+    def add_all(self, rows: Sequence[Row]) -> None:
+        for row in rows:
+            self.add(row)
 
     def add(self, row: Row) -> None:
         value = self.args[0](row)
