@@ -196,3 +196,28 @@ def test_fixed_pc_costs_its_allocation_scaled_to_a_day() -> None:
     assert cost.requests == pytest.approx(3600 * 0.2e-6)
     assert cost.per_day == pytest.approx(cost.total * 24)
     assert math.isclose(cost.duration_on_demand, 0.0)
+
+
+@pytest.mark.parametrize("retries", [0, 4])
+def test_fixed_and_per_call_durations_summarise_alike(retries: int) -> None:
+    # a measured distribution of one value takes the per-call (dense) path, a fixed one the
+    # sparse path: same calls, same numbers
+    times = arrivals.poisson(30.0, 900.0, np.random.default_rng(9))
+    limits = FunctionLimits(reserved=12)
+    common = {"init": 0.8, "idle_s": 20.0, "retries": retries, "limits": limits}
+    sparse = simulate(times, options.fixed(4), duration=0.25, **common)
+    dense = simulate(
+        times, options.fixed(4), duration=Distribution.measured([0.25], "one value"), **common
+    )
+    assert sparse.throttles > 0 and sparse.cold_starts > 0
+    assert (sparse.cold_starts, sparse.throttled_calls, sparse.spillover) == (
+        dense.cold_starts,
+        dense.throttled_calls,
+        dense.spillover,
+    )
+    assert (sparse.pc_billed_ms, sparse.on_demand_billed_ms) == (
+        dense.pc_billed_ms,
+        dense.on_demand_billed_ms,
+    )
+    assert sparse.latency.as_dict() == pytest.approx(dense.latency.as_dict())
+    assert sparse.latency_cold_p50 == pytest.approx(dense.latency_cold_p50)
