@@ -14,7 +14,8 @@ Extra arguments go to 'sam deploy' untouched, e.g.
   --parameter-overrides ProvisionedConcurrency=1 ColdStartDelaySeconds=2 --region eu-west-1
 
 Environment:
-  PCLAB_SAM  the SAM CLI to run (default: sam on PATH, else .venv/bin/sam)
+  PCLAB_SAM          the SAM CLI to run (default: sam on PATH, else .venv/bin/sam)
+  PCLAB_SAM_TIMEOUT  give up after this many seconds, exit 124 (default 3900)
 USAGE
 }
 
@@ -35,5 +36,5 @@ check_stack_name "$stack_name"
 check_parameter_overrides "$packaged_template" "$@"
 
 find_sam "$here"
-"$SAM" deploy --template-file "$packaged_template" --stack-name "$stack_name" \
+run_sam deploy --template-file "$packaged_template" --stack-name "$stack_name" \
   --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset "$@"

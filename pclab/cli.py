@@ -205,6 +205,14 @@ def _add_experiment_options(parser: argparse.ArgumentParser, *, default_out: str
         metavar="SECONDS",
         help="longest wait for X-Ray traces and log lines to arrive (default 60)",
     )
+    parser.add_argument(
+        "--endpoint-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up when the endpoint has not answered for this long: say so, save what was "
+        "collected, exit 1 (default 60)",
+    )
 
 
 def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -245,6 +253,13 @@ def _experiment_input(args: argparse.Namespace, project: Path | None = None) -> 
     return run_input.load(path)
 
 
+def _endpoint_timeout(args: argparse.Namespace) -> float:
+    seconds: float = args.endpoint_timeout
+    if not 1.0 <= seconds <= 3600.0:
+        raise UserError(f"--endpoint-timeout {seconds:g}: give 1 to 3600 seconds")
+    return seconds
+
+
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -262,6 +277,7 @@ def _run(args: argparse.Namespace) -> int:
             region=args.region,
             endpoint_url=args.endpoint_url,
             late_sources=collect.PollPolicy(deadline_seconds=max(args.source_wait, 0.0)),
+            endpoint_timeout=_endpoint_timeout(args),
         )
         result = run.run(options, console)
     except RunnerError as error:
@@ -299,6 +315,7 @@ def _demo(args: argparse.Namespace) -> int:
         parameter_overrides=tuple(args.parameter_overrides),
         together=args.together,
         late_sources=collect.PollPolicy(deadline_seconds=max(args.source_wait, 0.0)),
+        endpoint_timeout=_endpoint_timeout(args),
     )
     cloud_started = time.monotonic()
     try:

@@ -107,3 +107,29 @@ check_parameter_overrides() {
     done
   done
 }
+
+# Run the SAM CLI ($SAM, from find_sam) with a bound on its wall time: PCLAB_SAM_TIMEOUT seconds,
+# default 3900 (SAM CLI's own stack wait, sam deploy --max-wait-duration, is 60 minutes; plus
+# the change set). SAM CLI waits through botocore, which retries each call for minutes against
+# an endpoint that stopped answering (60 s read timeouts, several attempts), and its change-set
+# waiter has no bound of its own: `timeout` ends it with one line naming the endpoint, exit 124.
+# Without `timeout` (coreutils; macOS has it only as gtimeout) SAM runs unbounded, as before.
+run_sam() {
+  local limit=${PCLAB_SAM_TIMEOUT:-3900} status=0 timeout_command=""
+  [[ "$limit" =~ ^[1-9][0-9]*$ ]] \
+    || die "PCLAB_SAM_TIMEOUT=$limit is not a whole number of seconds" 2
+  if command -v timeout >/dev/null 2>&1; then
+    timeout_command=timeout
+  elif command -v gtimeout >/dev/null 2>&1; then
+    timeout_command=gtimeout
+  else
+    "$SAM" "$@"
+    return
+  fi
+  # --foreground: Ctrl-C still reaches sam; --kill-after: a sam that ignores SIGTERM
+  "$timeout_command" --foreground --kill-after=10 "$limit" "$SAM" "$@" || status=$?
+  if [[ $status -eq 124 || $status -eq 137 ]]; then
+    die "sam $1 did not finish within ${limit} s (PCLAB_SAM_TIMEOUT): is ${AWS_ENDPOINT_URL:-the AWS endpoint} still answering? The stack may still be changing: look at it with aws cloudformation describe-stacks before deploying again" 124
+  fi
+  return "$status"
+}

@@ -321,6 +321,16 @@ class RunSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class Incomplete:
+    """Why a report does not hold the whole run: the runner stopped before the end (the endpoint
+    stopped answering, or the user pressed Ctrl-C) and reports what it had."""
+
+    reason: str  # one line, e.g. "the endpoint http://localhost:4577 stopped answering ..."
+    executions: tuple[str, ...] = ()  # executions that did not finish, or never started
+    sources: tuple[str, ...] = ()  # sources not collected, e.g. "xray BaseConcurrencyTest..."
+
+
+@dataclass(frozen=True, slots=True)
 class Analysis:
     """Everything the report renders."""
 
@@ -329,6 +339,7 @@ class Analysis:
     disagreements: tuple[Disagreement, ...]
     coverage: dict[str, tuple[SourceCoverage, ...]]  # run name -> per source
     notes: tuple[str, ...] = ()
+    incomplete: Incomplete | None = None  # set by the runner when it stopped before the end
 
     def run_invocations(self, run: str) -> list[Invocation]:
         """The calls of one run, in start order."""

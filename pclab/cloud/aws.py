@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
+from pclab.cloud.endpoint import DEFAULT_TIMEOUT_SECONDS, EndpointWatch, request_timeouts
 from pclab.cloud.errors import NO_CREDENTIALS, RunnerError, describe_aws_error
 
 if TYPE_CHECKING:
@@ -25,8 +26,9 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_xray import XRayClient
 
-# Adaptive retries ride out API throttling (GetExecutionHistory, BatchGetTraces) while polling.
-_CONFIG = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=10)
+# Adaptive retries ride out API throttling (GetExecutionHistory, BatchGetTraces) while polling;
+# the endpoint watch ends them once the endpoint has been silent past its bound (endpoint.py).
+_MAX_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Clients:
     logs: CloudWatchLogsClient
     lambda_: LambdaClient
     s3: S3Client
+    watch: EndpointWatch | None = None  # None: no bound (clients built elsewhere)
 
 
 def make_clients(
@@ -46,10 +49,13 @@ def make_clients(
     endpoint_url: str | None = None,
     *,
     credentials: tuple[str, str] | None = None,
+    endpoint_timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> Clients:
     """Clients for one region; ``endpoint_url`` None lets boto3 read ``AWS_ENDPOINT_URL``.
 
     ``credentials`` (key id, secret) replace the usual chain: the demo's local cloud takes any.
+    ``endpoint_timeout``: how long the endpoint may stay silent before calls raise
+    :class:`~pclab.cloud.endpoint.EndpointLost`.
     Raises :class:`RunnerError` when no credentials or no region can be found, before any call.
     """
     key_id, secret = credentials or (None, None)
@@ -65,20 +71,39 @@ def make_clients(
         raise RunnerError(NO_CREDENTIALS)
     region_name = session.region_name
     url = endpoint_url or None  # None: boto3 reads AWS_ENDPOINT_URL itself
-    return Clients(
+    shown_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+    watch = EndpointWatch(shown_url or f"AWS ({region_name})", endpoint_timeout)
+    connect, read = request_timeouts(endpoint_timeout)
+    config = Config(
+        retries={"max_attempts": _MAX_ATTEMPTS, "mode": "adaptive"},
+        connect_timeout=connect,
+        read_timeout=read,
+    )
+    clients = Clients(
         region=region_name,
-        endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
+        endpoint_url=shown_url,
         cloudformation=session.client(
-            "cloudformation", region_name=region_name, endpoint_url=url, config=_CONFIG
+            "cloudformation", region_name=region_name, endpoint_url=url, config=config
         ),
         stepfunctions=session.client(
-            "stepfunctions", region_name=region_name, endpoint_url=url, config=_CONFIG
+            "stepfunctions", region_name=region_name, endpoint_url=url, config=config
         ),
-        xray=session.client("xray", region_name=region_name, endpoint_url=url, config=_CONFIG),
-        logs=session.client("logs", region_name=region_name, endpoint_url=url, config=_CONFIG),
-        lambda_=session.client("lambda", region_name=region_name, endpoint_url=url, config=_CONFIG),
-        s3=session.client("s3", region_name=region_name, endpoint_url=url, config=_CONFIG),
+        xray=session.client("xray", region_name=region_name, endpoint_url=url, config=config),
+        logs=session.client("logs", region_name=region_name, endpoint_url=url, config=config),
+        lambda_=session.client("lambda", region_name=region_name, endpoint_url=url, config=config),
+        s3=session.client("s3", region_name=region_name, endpoint_url=url, config=config),
+        watch=watch,
     )
+    for client in (
+        clients.cloudformation,
+        clients.stepfunctions,
+        clients.xray,
+        clients.logs,
+        clients.lambda_,
+        clients.s3,
+    ):
+        watch.install(client)
+    return clients
 
 
 def _no_region() -> Exception:

@@ -9,24 +9,24 @@ endpoint; their output goes to a log file and the last line shows in the progres
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
-from rich.progress import Progress
 
 from pclab.cloud import run as runner
 from pclab.cloud.aws import Clients, make_clients
 from pclab.cloud.collect import PollPolicy
+from pclab.cloud.endpoint import DEFAULT_TIMEOUT_SECONDS, EndpointLost
 from pclab.cloud.errors import RunnerError, as_runner_error, error_code
 from pclab.cloud.input import ExecutionInput
+from pclab.cloud.scripts import run_script
 
 REGION = "us-east-1"
 DUMMY_CREDENTIALS = ("testing", "testing")
@@ -36,6 +36,9 @@ PROJECT_FILES = ("template.yaml", "sam-package.sh", "sam-deploy.sh", "sample-tes
 # at once); sam deploy ignores an override of a parameter a template does not have. A user's own
 # LoadMode override wins.
 DEFAULT_OVERRIDES = ("LoadMode=INLINE",)
+# What sam-package.sh / sam-deploy.sh may take on the local cloud, whatever happens (a deploy of
+# 150 provisioned environments takes under a minute here): the scripts' own bound.
+SCRIPT_TIMEOUT_SECONDS = 900.0
 
 
 def parameter_overrides(given: Sequence[str]) -> tuple[str, ...]:
@@ -56,6 +59,7 @@ class DemoOptions:
     parameter_overrides: tuple[str, ...] = ()  # "Key=Value" for sam deploy
     together: bool = False
     late_sources: PollPolicy = field(default_factory=PollPolicy)
+    endpoint_timeout: float = DEFAULT_TIMEOUT_SECONDS  # silence after which the demo gives up
 
 
 @dataclass
@@ -100,49 +104,16 @@ def script_environment(endpoint_url: str) -> dict[str, str]:
     return env
 
 
-def run_script(
-    command: Sequence[str],
-    *,
-    cwd: Path,
-    env: dict[str, str],
-    log_path: Path,
-    progress: Progress,
-    description: str,
-) -> None:
-    """Run one script, its output to ``log_path`` and its last line into the progress bar."""
-    task = progress.add_task(description, total=None)
-    tail: deque[str] = deque(maxlen=8)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as log:
-        process = subprocess.Popen(
-            list(command),
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
-        try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                log.write(line)
-                text = line.strip()
-                if text and not set(text) <= set("-="):
-                    tail.append(text)
-                    progress.update(task, description=f"{description}: {text[:60]}")
-            status = process.wait()
-        except BaseException:
-            process.terminate()
-            process.wait(timeout=10)
-            raise
-    progress.update(task, total=1, completed=1, description=description)
-    if status != 0:
-        last = tail[-1] if tail else "no output"
-        raise RunnerError(
-            f"{Path(command[0]).name} failed (exit {status}): {last}; log: {log_path}"
-        )
+def probe(clients: Clients) -> None:
+    """Ask the endpoint something cheap; :class:`EndpointLost` once it has been silent too long.
+
+    Any answer counts (the watch sees every HTTP reply): only its silence matters here.
+    """
+    try:
+        clients.s3.list_buckets()
+    except (ClientError, BotoCoreError) as error:
+        if clients.watch is not None:
+            clients.watch.check(" ".join(str(error).split()))
 
 
 def ensure_bucket(clients: Clients, bucket: str) -> None:
@@ -157,9 +128,19 @@ def ensure_bucket(clients: Clients, bucket: str) -> None:
 
 def deploy(options: DemoOptions, console: Console, result: DemoResult) -> Clients:
     """Bucket, package, deploy: the stack is ready (PC allocated) when this returns."""
-    clients = make_clients(REGION, options.endpoint_url, credentials=DUMMY_CREDENTIALS)
-    ensure_bucket(clients, options.bucket)
+    clients = make_clients(
+        REGION,
+        options.endpoint_url,
+        credentials=DUMMY_CREDENTIALS,
+        endpoint_timeout=options.endpoint_timeout,
+    )
+    try:
+        ensure_bucket(clients, options.bucket)
+    except EndpointLost as lost:
+        raise RunnerError(str(lost)) from None
     env = script_environment(options.endpoint_url)
+    # a last resort inside the scripts (scripts/sam-common.sh); the probe below acts first
+    env["PCLAB_SAM_TIMEOUT"] = str(int(SCRIPT_TIMEOUT_SECONDS))
     deploy_dir = options.out_dir / "deploy"
     packaged = deploy_dir / "packaged.yaml"
     deploy_dir.mkdir(parents=True, exist_ok=True)
@@ -188,6 +169,8 @@ def deploy(options: DemoOptions, console: Console, result: DemoResult) -> Client
         for step, command, description in steps:
             started = time.monotonic()
             log_path = deploy_dir / f"sam-{step}.log"
+            if clients.watch is not None:
+                clients.watch.doing = f"running {Path(command[0]).name}"
             run_script(
                 command,
                 cwd=project,
@@ -195,6 +178,7 @@ def deploy(options: DemoOptions, console: Console, result: DemoResult) -> Client
                 log_path=log_path,
                 progress=progress,
                 description=description,
+                alive=partial(probe, clients),
             )
             result.logs.append(log_path)
             result.timings[step] = time.monotonic() - started
@@ -212,6 +196,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         region=REGION,
         endpoint_url=options.endpoint_url,
         late_sources=options.late_sources,
+        endpoint_timeout=options.endpoint_timeout,
     )
     result.run = runner.run(run_options, console, clients)
     result.timings.update(result.run.timings)

@@ -51,7 +51,13 @@ def describe_aws_error(error: Exception, doing: str) -> str:
         )
     if isinstance(error, ClientError):
         code = error_code(error)
-        if code in ("UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken"):
+        if code in (
+            "UnrecognizedClientException",
+            "InvalidClientTokenId",
+            "ExpiredToken",
+            "ExpiredTokenException",
+            "RequestExpired",
+        ):
             return f"AWS rejected the credentials while {doing} ({code}): refresh them"
         if code in ("AccessDenied", "AccessDeniedException"):
             return f"access denied while {doing}: {error_message(error)}"

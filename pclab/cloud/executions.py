@@ -8,7 +8,9 @@ long run costs one GetExecutionHistory call per poll, not a re-read of every pag
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +20,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pclab.cloud.aws import Clients, pages
-from pclab.cloud.errors import as_runner_error, describe_aws_error
+from pclab.cloud.endpoint import CREDENTIAL_CODES, GONE_CODES, EndpointLost
+from pclab.cloud.errors import as_runner_error, describe_aws_error, error_code
 from pclab.cloud.input import ExecutionInput
 from pclab.cloud.stack import Target
 
@@ -135,7 +138,13 @@ def poll(clients: Clients, execution: Execution, *, history_every: float | None 
             execution._counted_at = now
             execution._count_seconds = time.monotonic() - now
         execution.poll_error = None
-    except (ClientError, BotoCoreError) as error:
+    except ClientError as error:
+        code = error_code(error)
+        if code in CREDENTIAL_CODES or code in GONE_CODES:
+            raise _refused(clients, execution, error, code) from None
+        execution.poll_error = describe_aws_error(error, f"following {execution.name}")
+        return
+    except BotoCoreError as error:
         execution.poll_error = describe_aws_error(error, f"following {execution.name}")
         return
     if status in TERMINAL and not execution.finished:
@@ -146,6 +155,22 @@ def poll(clients: Clients, execution: Execution, *, history_every: float | None 
             # Every item is done once the execution is; an output without Map events (or a
             # history read that lagged) must not leave the bar short.
             execution.succeeded = max(execution.succeeded, execution.items - execution.failed)
+
+
+def _refused(clients: Clients, execution: Execution, error: ClientError, code: str) -> Exception:
+    """Waiting cannot help: the credentials are refused, or the execution is gone."""
+    if code in GONE_CODES:
+        where = clients.endpoint_url or f"AWS ({clients.region})"
+        message = (
+            f"the {execution.target.label} execution {execution.name} no longer exists at "
+            f"{where} ({code}): the endpoint lost its state while we followed it (a local "
+            "cloud keeps none across restarts: deploy again, then run again)"
+        )
+    else:
+        message = describe_aws_error(error, f"following {execution.name}")
+    if clients.watch is not None:
+        return clients.watch.declare_lost(message)
+    return EndpointLost(message)
 
 
 def _count_items(clients: Clients, execution: Execution) -> None:
@@ -194,36 +219,98 @@ def wait(
     timeout_seconds: float | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> None:
-    """Poll until every execution has finished (or the timeout passed; they then stay RUNNING)."""
+    """Poll until every execution has finished (or the timeout passed; they then stay RUNNING).
+
+    Raises :class:`EndpointLost` when the endpoint has not answered for the clients' endpoint
+    timeout, or refuses for good (credentials, an execution that no longer exists).
+    """
     deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
     pending = [e for e in executions if not e.finished]
+    watch = clients.watch
+    if watch is not None and pending:
+        watch.doing = f"waiting for {', '.join(e.name for e in pending)}"
     while pending:
         for execution in pending:
             poll(clients, execution, history_every=history_seconds)
             if on_progress is not None:
                 on_progress(execution)
+            if execution.poll_error and watch is not None:
+                # botocore gave up its retries before the bound: keep polling until it passes
+                watch.check(execution.poll_error)
         pending = [e for e in pending if not e.finished]
         if not pending or (deadline is not None and time.monotonic() >= deadline):
             return
         time.sleep(poll_seconds)
 
 
-def stop_unfinished(clients: Clients, executions: Sequence[Execution], cause: str) -> list[str]:
+STOP_BUDGET_SECONDS = 15.0  # the longest Ctrl-C or a lost endpoint waits for StopExecution
+
+
+def stop_unfinished(
+    clients: Clients,
+    executions: Sequence[Execution],
+    cause: str,
+    *,
+    budget_seconds: float = STOP_BUDGET_SECONDS,
+) -> list[str]:
     """Stop what is still running (Ctrl-C: no Lambda should keep working for nobody).
 
-    Returns one line per execution that could not be stopped.
+    Returns one line per execution that could not be stopped. Never waits longer than
+    ``budget_seconds``: the endpoint may be the very thing that stopped answering.
     """
-    problems: list[str] = []
-    for execution in executions:
-        if execution.finished:
-            continue
-        try:
-            clients.stepfunctions.stop_execution(
-                executionArn=execution.arn, error="pclab.Interrupted", cause=cause
-            )
-        except (ClientError, BotoCoreError) as error:
-            problems.append(describe_aws_error(error, f"stopping {execution.name}"))
-    # StopExecution returns before the execution has settled: the saved DescribeExecution
-    # should say ABORTED, not RUNNING
-    wait(clients, executions, poll_seconds=0.2, timeout_seconds=5.0)
-    return problems
+    return [line for _, line in _stop(clients, executions, cause, budget_seconds)]
+
+
+def stop_after_loss(
+    clients: Clients,
+    executions: Sequence[Execution],
+    cause: str,
+    *,
+    budget_seconds: float = STOP_BUDGET_SECONDS,
+) -> list[str]:
+    """The same once the endpoint is lost: the names of the executions not stopped."""
+    return [execution.name for execution, _ in _stop(clients, executions, cause, budget_seconds)]
+
+
+def _stop(
+    clients: Clients, executions: Sequence[Execution], cause: str, budget_seconds: float
+) -> list[tuple[Execution, str]]:
+    running = [execution for execution in executions if not execution.finished]
+    failures: list[tuple[Execution, str]] = []
+    stopped: list[Execution] = []
+
+    def stop_all() -> None:
+        for execution in running:
+            try:
+                clients.stepfunctions.stop_execution(
+                    executionArn=execution.arn, error="pclab.Interrupted", cause=cause
+                )
+                stopped.append(execution)
+            except (ClientError, BotoCoreError, EndpointLost) as error:
+                failures.append((execution, describe_stop_error(error, execution)))
+        if clients.watch is not None and clients.watch.lost is not None:
+            return  # nothing will answer the settle polls below
+        # StopExecution returns before the execution has settled: the saved DescribeExecution
+        # should say ABORTED, not RUNNING
+        with contextlib.suppress(EndpointLost):
+            wait(clients, running, poll_seconds=0.2, timeout_seconds=5.0)
+
+    if not running:
+        return []
+    worker = threading.Thread(target=stop_all, name="pclab-stop", daemon=True)
+    worker.start()
+    worker.join(budget_seconds)
+    if worker.is_alive():  # still blocked on the endpoint: leave it, say which were not stopped
+        done = {id(execution) for execution, _ in failures}
+        failures += [
+            (e, f"stopping {e.name}: no answer within {budget_seconds:.0f} s")
+            for e in running
+            if id(e) not in done and all(e is not s for s in stopped)
+        ]
+    return failures
+
+
+def describe_stop_error(error: Exception, execution: Execution) -> str:
+    if isinstance(error, EndpointLost):
+        return f"stopping {execution.name}: {error}"
+    return describe_aws_error(error, f"stopping {execution.name}")

@@ -15,30 +15,28 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskID
 
-from pclab.analysis.model import Analysis, RunConfig, SourceBatch
+from pclab.analysis.model import Analysis, Incomplete, RunConfig
 from pclab.analysis.pipeline import analyze
 from pclab.cloud import collect, executions
 from pclab.cloud.aws import Clients, make_clients
+from pclab.cloud.endpoint import DEFAULT_TIMEOUT_SECONDS, EndpointLost
+from pclab.cloud.errors import RunnerError
 from pclab.cloud.executions import Execution
+from pclab.cloud.gather import gather
 from pclab.cloud.input import ExecutionInput
+from pclab.cloud.progress import progress_bar
 from pclab.cloud.stack import FunctionFacts, Stack, Target, function_facts, read_stack
+
+__all__ = ["RunOptions", "RunResult", "progress_bar", "run", "run_configs", "write_raw"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +47,7 @@ class RunOptions:
     together: bool = False
     region: str | None = None
     endpoint_url: str | None = None
+    endpoint_timeout: float = DEFAULT_TIMEOUT_SECONDS  # silence after which the run gives up
     poll_seconds: float = 0.25
     late_sources: collect.PollPolicy = field(default_factory=collect.PollPolicy)
 
@@ -64,6 +63,7 @@ class RunResult:
     raw_files: list[Path] = field(default_factory=list)  # raw/ documents written under out_dir
     problems: list[str] = field(default_factory=list)
     interrupted: bool = False
+    endpoint_lost: str | None = None  # why the runner gave up the endpoint, if it did
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
 
     @property
@@ -72,23 +72,23 @@ class RunResult:
         return self.timings.get("executions", 0.0)
 
 
-def progress_bar(console: Console) -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-
-
 def run(options: RunOptions, console: Console, clients: Clients | None = None) -> RunResult:
-    """Run the experiment on a deployed stack. Raises RunnerError only before anything started."""
-    clients = clients or make_clients(options.region, options.endpoint_url)
-    stack = read_stack(clients, options.stack)
-    facts = {target.label: function_facts(clients, target) for target in stack.targets}
+    """Run the experiment on a deployed stack. Raises RunnerError only before anything started.
+
+    After the first execution started, whatever happens (a failed execution, Ctrl-C, the
+    endpoint lost) ends in a result with the raw files saved and the analysis of what was
+    collected, marked incomplete when the run did not end.
+    """
+    clients = clients or make_clients(
+        options.region, options.endpoint_url, endpoint_timeout=options.endpoint_timeout
+    )
+    if clients.watch is not None:
+        clients.watch.doing = f"reading stack '{options.stack}'"
+    try:
+        stack = read_stack(clients, options.stack)
+        facts = {target.label: function_facts(clients, target) for target in stack.targets}
+    except EndpointLost as lost:
+        raise RunnerError(str(lost)) from None
     result = RunResult(stack=stack, executions=[], out_dir=options.out_dir)
     started = time.monotonic()
     try:
@@ -99,22 +99,69 @@ def run(options: RunOptions, console: Console, clients: Clients | None = None) -
         result.problems.extend(
             executions.stop_unfinished(clients, result.executions, "interrupted by the user")
         )
+    except EndpointLost as lost:
+        result.endpoint_lost = str(lost)
+        not_stopped = executions.stop_after_loss(
+            clients, result.executions, "pclab lost the endpoint"
+        )
+        result.problems.append(_lost_line(result, not_stopped))
     result.timings["executions"] = time.monotonic() - started
-    for execution in result.executions:
-        problem = execution.problem()
-        if problem and not result.interrupted:
-            result.problems.append(problem)
+    if result.endpoint_lost is None and not result.interrupted:
+        for execution in result.executions:
+            problem = execution.problem()
+            if problem:
+                result.problems.append(problem)
     if not result.executions:
         return result
     step = time.monotonic()
-    batches, raw = _collect(clients, options, console, result, facts)
+    policy = options.late_sources
+    if result.interrupted:
+        policy = collect.PollPolicy(deadline_seconds=0, settle_seconds=0)
+    found = gather(clients, result.executions, facts, policy, console, lost=result.endpoint_lost)
+    if found.lost is not None and result.endpoint_lost is None:
+        result.endpoint_lost = found.lost
+        result.problems.append(_lost_line(result, []))
     result.timings["collection"] = time.monotonic() - step
-    result.raw_files.extend(write_raw(options.out_dir, raw))
+    result.raw_files.extend(write_raw(options.out_dir, found.raw))
     step = time.monotonic()
     configs = run_configs(stack, facts, options.run_input, result.executions)
-    result.analysis = analyze(batches, configs)
+    analysis = analyze(found.batches, configs)
+    incomplete = _incomplete(result, stack, found.missing)
+    if incomplete is not None:
+        analysis = replace(analysis, incomplete=incomplete)
+    result.analysis = analysis
     result.timings["analysis"] = time.monotonic() - step
     return result
+
+
+def _lost_line(result: RunResult, not_stopped: list[str]) -> str:
+    """One line: what happened, where, and that what was collected is saved."""
+    line = f"{result.endpoint_lost}; saved what was collected under {result.out_dir}/ (report "
+    line += "marked incomplete)"
+    if not_stopped:
+        line += (
+            f"; not stopped: {', '.join(not_stopped)} (stop them with `aws stepfunctions "
+            "stop-execution` once the endpoint answers)"
+        )
+    return line
+
+
+def _incomplete(result: RunResult, stack: Stack, missing: list[str]) -> Incomplete | None:
+    reason = result.endpoint_lost or ("interrupted by the user" if result.interrupted else None)
+    if reason is None:
+        return None
+    unfinished = [
+        f"{e.name} ({e.target.label}): {e.status}"
+        for e in result.executions
+        if e.status not in ("SUCCEEDED", "FAILED", "TIMED_OUT")
+    ]
+    started = {e.target.label for e in result.executions}
+    unfinished += [
+        f"{t.state_machine_name} ({t.label}): not started"
+        for t in stack.targets
+        if t.label not in started
+    ]
+    return Incomplete(reason=reason, executions=tuple(unfinished), sources=tuple(missing))
 
 
 def _run_executions(
@@ -152,80 +199,6 @@ def _run_executions(
 def _label(target: Target) -> str:
     """Short, so the bar and the item count fit an 80-column terminal (names are printed above)."""
     return f"{target.label} items"
-
-
-@contextmanager
-def _spinner(progress: Progress, description: str) -> Iterator[TaskID]:
-    task = progress.add_task(description, total=None)
-    try:
-        yield task
-    finally:
-        progress.update(task, total=1, completed=1)
-
-
-def _collect(
-    clients: Clients,
-    options: RunOptions,
-    console: Console,
-    result: RunResult,
-    facts: dict[str, FunctionFacts],
-) -> tuple[list[SourceBatch], dict[str, Any]]:
-    batches: list[SourceBatch] = []
-    raw: dict[str, Any] = {}
-
-    def keep(collected: collect.Collected) -> None:
-        batches.append(collected.batch)
-        raw.update(collected.raw)
-
-    runs = result.executions
-    with progress_bar(console) as progress:
-        with _spinner(progress, "execution output and history"):
-            outputs = [collect.execution_output(execution) for execution in runs]
-            for collected in outputs:
-                keep(collected)
-            for execution in runs:
-                keep(collect.execution_history(clients, execution))
-        request_ids: dict[str, set[str]] = {}
-        for execution, collected in zip(runs, outputs, strict=True):
-            ids = {r.request_id for r in collected.batch.invocations if r.request_id}
-            request_ids.setdefault(execution.target.label, set()).update(ids)
-        calls = sum(len(ids) for ids in request_ids.values())
-        policy = options.late_sources
-        if result.interrupted:
-            policy = collect.PollPolicy(deadline_seconds=0, settle_seconds=0)
-        with _spinner(progress, "X-Ray traces") as task:
-
-            def xray_count(count: int) -> None:
-                progress.update(task, description=f"X-Ray traces: {count} segments")
-
-            for collected in collect.xray(clients, runs, calls or None, policy, on_poll=xray_count):
-                keep(collected)
-        window = (
-            min(e.started_at for e in runs),
-            max(e.ended_at or time.time() for e in runs),
-        )
-        for target in {execution.target.label: execution.target for execution in runs}.values():
-            with _spinner(progress, f"CloudWatch Logs {target.function_name}") as task:
-
-                def log_count(
-                    count: int, task: TaskID = task, name: str = target.function_name
-                ) -> None:
-                    progress.update(
-                        task, description=f"CloudWatch Logs {name}: {count} REPORT lines"
-                    )
-
-                keep(
-                    collect.logs(
-                        clients,
-                        target,
-                        facts[target.label],
-                        window,
-                        request_ids.get(target.label, set()),
-                        policy,
-                        on_poll=log_count,
-                    )
-                )
-    return batches, raw
 
 
 def run_configs(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -84,10 +85,17 @@ def read_stack(clients: Clients, name: str) -> Stack:
         reply = clients.cloudformation.describe_stacks(StackName=name)
     except ClientError as error:
         if error_code(error) == "ValidationError" and "does not exist" in error_message(error):
+            why = ""
+            if is_local(clients.endpoint_url):
+                # the usual cause there: the local cloud was restarted after the deploy
+                why = (
+                    " (a local cloud keeps no state across restarts: after `pclab local-cloud "
+                    "start`, package and deploy again)"
+                )
             raise RunnerError(
                 f"stack '{name}' does not exist in {clients.region}"
                 f"{' at ' + clients.endpoint_url if clients.endpoint_url else ''}: deploy it with "
-                f"./sam-deploy.sh {name} packaged.yaml, or check --stack and --region"
+                f"./sam-deploy.sh {name} packaged.yaml, or check --stack and --region{why}"
             ) from None
         raise as_runner_error(error, f"reading stack '{name}'") from None
     except BotoCoreError as error:
@@ -113,6 +121,12 @@ def read_stack(clients: Clients, name: str) -> Stack:
         for label, machine, function, alias in TARGET_OUTPUTS
     )
     return Stack(name, status, outputs, parameters, targets)
+
+
+def is_local(endpoint_url: str | None) -> bool:
+    """An endpoint on this machine (the local cloud, or another emulator): not AWS."""
+    host = urlsplit(endpoint_url).hostname if endpoint_url else None
+    return host in ("localhost", "127.0.0.1", "::1")
 
 
 def function_facts(clients: Clients, target: Target) -> FunctionFacts:

@@ -100,7 +100,7 @@ def _invocation(inv: Invocation) -> dict[str, Any]:
 def report_dict(analysis: Analysis, *, generated_at: datetime | None = None) -> dict[str, Any]:
     """The report as plain JSON-ready data (schema ``pclab.report/1``)."""
     when = generated_at or datetime.now(UTC)
-    return {
+    document: dict[str, Any] = {
         "schema": SCHEMA,
         "generated_at": when.isoformat(timespec="seconds"),
         "prices_usd": {
@@ -126,6 +126,15 @@ def report_dict(analysis: Analysis, *, generated_at: datetime | None = None) -> 
         "notes": list(analysis.notes),
         "invocations": [_invocation(inv) for inv in analysis.invocations],
     }
+    if analysis.incomplete is not None:
+        # only when the run did not end: a complete report keeps its shape (readers test
+        # `"incomplete" in report`)
+        document["incomplete"] = {
+            "reason": analysis.incomplete.reason,
+            "executions": list(analysis.incomplete.executions),
+            "sources": list(analysis.incomplete.sources),
+        }
+    return document
 
 
 @without_gc
