@@ -45,7 +45,7 @@ SERIES_STEPS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0)
 MAX_SERIES_POINTS = 1500
 THROTTLED = 3  # call categories: 0 PC, 1 on-demand warm, 2 on-demand cold, 3 throttled for good
 
-Call = tuple[float, float, int]  # (time, duration, index; a retry carries -index - 1)
+Call = tuple[float, float, int]  # (time, end if it runs now, index; a retry: -index - 1)
 
 
 @dataclass(frozen=True)
@@ -121,12 +121,12 @@ class Engine:
         idle_s, retrying = self.setup.idle_s, self.setup.retries > 0
         served_pc = spill = throttles = 0
         pc_peak, od_peak, util_busy = self.pc_peak, self.od_peak, 0
-        for t, d, i in calls:
+        for t, e, i in calls:
             if pc:
                 if pc[0] <= t and len(pc) <= ready:
                     # 1. a PC environment freed since the last call serves it (the busy count
                     # cannot grow here, so the peak stands)
-                    heapreplace(pc, t + d)
+                    heapreplace(pc, e)
                     while pc[0] <= t:
                         heappop(pc)
                     served_pc += 1
@@ -137,7 +137,7 @@ class Engine:
                 while pc and pc[0] <= t:
                     heappop(pc)
             if len(pc) < ready:  # 1. an idle PC environment
-                heappush(pc, t + d)
+                heappush(pc, e)
                 served_pc += 1
                 util_busy += len(pc)
                 if len(pc) > pc_peak:
@@ -150,7 +150,7 @@ class Engine:
             if od and od[0] <= t and len(od) <= od_cap:
                 # 3. an on-demand environment freed since the last call serves it; any others
                 # that freed meanwhile join the idle ones
-                heapreplace(od, t + d)
+                heapreplace(od, e)
                 while od[0] <= t:
                     idle.append(heappop(od))
                 cat[k] = 1
@@ -159,25 +159,25 @@ class Engine:
                     idle.append(heappop(od))
                 if len(od) >= od_cap:  # 2. above the concurrency cap
                     throttles += 1
-                    self._throttled(t, d, k, retrying)
+                    self._throttled(t, e, k, retrying)
                     continue
                 limit = t - idle_s
                 while idle and idle[0] < limit:  # 3. expired idle environments are gone
                     idle.popleft()
                 if idle:  # the most recently freed
                     idle.pop()
-                    heappush(od, t + d)
+                    heappush(od, e)
                     cat[k] = 1
                 elif self.scaling.take(t):  # a new environment: the caller waits its init
                     init = next(self.inits)
                     wait = init if init <= INIT_TIMEOUT_S else INIT_TIMEOUT_S + init
-                    heappush(od, t + wait + d)
+                    heappush(od, e + wait)
                     cat[k] = 2
                     self.cold_idx.append(k)
                     self.cold_wait.append(wait)
                 else:  # the scaling rate is used up
                     throttles += 1
-                    self._throttled(t, d, k, retrying)
+                    self._throttled(t, e, k, retrying)
                     continue
                 if len(od) > od_peak:
                     od_peak = len(od)
@@ -195,13 +195,14 @@ class Engine:
             self.util_sum += util_busy / ready
             self.util_n += served_pc + spill + throttles
 
-    def _throttled(self, t: float, d: float, index: int, retrying: bool) -> None:
+    def _throttled(self, t: float, end: float, index: int, retrying: bool) -> None:
         tries = self.attempts.get(index, 0)
         if retrying and tries < self.setup.retries:
             self.attempts[index] = tries + 1
             self.counts["retries"] += 1
             cap = min(RETRY_MAX_DELAY_S, RETRY_INTERVAL_S * RETRY_BACKOFF**tries)
-            heappush(self.retry_heap, (t + self.rng.uniform(0.0, cap), d, -index - 1))
+            again = t + self.rng.uniform(0.0, cap)
+            heappush(self.retry_heap, (again, again + (end - t), -index - 1))
         else:
             self.cat[index] = THROTTLED
 
@@ -247,13 +248,13 @@ class Engine:
         return summarise(self, series, step, max(span, next_step - step))
 
     def _segment(self, start: int, end: int, until: float) -> None:
-        chunk = self.times[start:end].tolist()
-        if self.durations is not None:
-            durations: Iterable[float] = self.durations[start:end].tolist()
-        else:
-            assert self.fixed_duration is not None
-            durations = repeat(self.fixed_duration, end - start)
-        calls: Iterable[Call] = zip(chunk, durations, range(start, end), strict=True)
+        times = self.times[start:end]
+        # the loop needs only when each call would end if it ran at once: numpy adds them
+        durations = self.durations[start:end] if self.durations is not None else self.fixed_duration
+        assert durations is not None
+        calls: Iterable[Call] = zip(
+            times.tolist(), (times + durations).tolist(), range(start, end), strict=True
+        )
         if self.setup.retries > 0:
             calls = self._with_retries(calls, until)
         self._serve(calls)
