@@ -4,6 +4,9 @@ A raise becomes READY ``allocation_delay_s`` after it is requested; a cut takes 
 billing follows the requested level from the moment it is requested (rules and sources:
 ``pclab.lambda_model.autoscaling``). Schedules fire at their UTC clock times, target tracking once
 a minute with that minute's ProvisionedConcurrencyUtilization datapoint.
+
+Imports Lambda's rules and the planner's options only (no boto3, nothing of the local cloud):
+the same rules run in simulated time here.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@
   not (at least the 5-minute minimum when any is configured).
 
 ``per_day`` scales the simulated span's total to 24 hours: compare options of different spans.
+Imports the prices from ``pclab.lambda_model`` (one copy, shared with the analysis); no boto3.
 """
 
 from __future__ import annotations

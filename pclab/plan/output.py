@@ -2,6 +2,8 @@
 
 The table's rows (:func:`rows`) feed both the terminal and plan.html, so they never disagree.
 plan.json holds every number shown plus each option's series over time, for other tools.
+Imports the planner and rich only; matplotlib only in :mod:`pclab.plan.page`, loaded when charts
+are asked for (it takes most of a second to import).
 """
 
 from __future__ import annotations

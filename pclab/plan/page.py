@@ -6,7 +6,9 @@
   (green) and on on-demand ones (blue, stacked), the READY PC level (dashed) and throttles (red).
 
 The page is self-contained (charts inline as base64 PNG, CSS inline), like report.html, because
-it gets mailed and attached where side files go missing.
+it gets mailed and attached where side files go missing. Imports the planner and matplotlib;
+not pclab.report (the planner knows only Lambda's rules and the analysis model, DESIGN.md), so
+the style is repeated here.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 Goals: ``--target-p99 SECONDS`` (the p99 latency of calls that ran) and ``--max-cold-share F``
 (cold starts / calls). Either or both; an option that throttled a call for good never meets a
 goal (that call got an error, not a latency). Ties go to the option listed first.
+Imports the planner's results and costs only.
 """
 
 from __future__ import annotations
