@@ -1,43 +1,63 @@
 """Fork server for execution environments: a warm Python that forks one child per environment.
 
-Run as a script (``python _forkserver.py FD``), never imported by pclab: it must stay a small,
-single-threaded process, because forking is only safe without threads.
+Run as a script (``python _forkserver.py FD [--template=JSON] [DIR...]``), never imported by
+pclab: it must stay a small, single-threaded process, because forking is only safe without
+threads. It runs on the interpreter of the function's runtime (python3.12 for a python3.12
+function when the machine has one), so it only uses what every Python 3.10+ has.
 
 Why: starting 150 interpreters at once costs seconds of CPU on two cores, mostly interpreter start
-and the runtime client's imports. This process pays that once and forks. It preloads ONLY what the
-Lambda runtime (awslambdaric) itself imports, never the function's dependencies, whose import cost
-is part of a real cold start. awslambdaric's compiled client (``runtime_client``) and its bootstrap
-read ``AWS_LAMBDA_RUNTIME_API`` / log settings when they load, so each child imports them itself,
-after its environment is in place: the child then runs exactly ``python -m awslambdaric HANDLER``.
+and the runtime client's imports. This process pays that once and forks.
 
-Usage: ``_forkserver.py FD [DIR...]``; the DIRs are removed when the manager is gone.
+What it preloads:
+- always, the runtime client (awslambdaric) itself, including its bootstrap and Runtime API client
+  modules. Their compiled part (``runtime_client``) reads ``AWS_LAMBDA_RUNTIME_API`` when its
+  shared library loads (FACTS.md), so it is NOT loaded here: the client module is imported with
+  that library hidden (so its ``runtime_client`` is None, the module's own fallback), and each
+  child loads the library after its environment is in place and does what the module does at
+  import (``initialize_client``). The bootstrap's two settings read from the environment at import
+  (log format and level) are read again in the child.
+- with ``--template``, also the function's dependencies: the modules its handler module imports at
+  its top level that are not the function's own code (the manager lists them, ``templates.py``),
+  imported with the function's environment variables, code directory and path. Each import's cost
+  is measured (wall, CPU, and the time spent waiting for a CPU) and reported, so the manager can
+  charge it to every environment's init as Lambda would spend it, while this machine spends it
+  once. The handler module itself is never preloaded: its init runs in every environment.
+
+In the child, with a ``platform`` entry in the request (the platform model, ``--platform-model
+aws``), the child waits as Lambda would before its handler module runs (the runtime's own start),
+at the first import of each preloaded dependency (its charge), and after the handler module
+(CPU-bound init scaled to the init's CPU share). Each wait first absorbs the time this machine
+already lost (a late start, time waiting for a CPU): the waits are floors, not additions.
 
 Protocol on the SOCK_SEQPACKET socket FD (one JSON object per message):
-  request  {"token", "argv", "env", "cwd", "path"} with the stdout/stderr pipe end as SCM_RIGHTS
+  first    {"ready": true, "costs": {top: [wall, cpu, run_delay]}, "errors": {top: text},
+            "threads": n, "version": "3.12.1"}  once preloading is done
+  request  {"token", "argv", "env", "cwd", "path", "platform"?} with the output pipe (SCM_RIGHTS)
   replies  {"token", "pid"} right after the fork, or {"token", "error"};
            {"exit": pid, "code": exit code, negative for a signal} when a child ends (reaped here).
 When the socket closes (the manager is gone), every child's process group is killed.
 """
 
-# What the runtime imports (stdlib and awslambdaric's pure-Python parts) plus this server's own
-# needs; never a function's dependencies.
+import builtins
 import contextlib
 import ctypes  # our own machinery: PR_SET_PDEATHSIG in each child
 import decimal  # noqa: F401
 import enum  # noqa: F401
+import gc
 import http.client  # noqa: F401
-import importlib  # noqa: F401
 import json
 import logging  # noqa: F401
 import math  # noqa: F401
 import os
+import platform
 import runpy
 import selectors
 import shutil
 import signal
 import socket
 import sys
-import time  # noqa: F401
+import threading
+import time
 import traceback
 from typing import Any
 
@@ -46,11 +66,145 @@ import awslambdaric.lambda_context
 import awslambdaric.lambda_literals
 import awslambdaric.lambda_runtime_exception
 import awslambdaric.lambda_runtime_log_utils
-import awslambdaric.lambda_runtime_marshaller  # noqa: F401
+import awslambdaric.lambda_runtime_marshaller
+
+# The Runtime API client and the bootstrap, with the compiled client hidden (see docstring).
+sys.modules["runtime_client"] = None  # type: ignore[assignment]  # makes its import fail
+try:
+    import awslambdaric.bootstrap
+    import awslambdaric.lambda_runtime_client
+finally:
+    del sys.modules["runtime_client"]
 
 _BASE_PATH = [p for p in sys.path[1:]]  # without this script's own directory
 _SERVER_PID = os.getpid()
 _PR_SET_PDEATHSIG = 1
+
+
+def _schedstat() -> tuple[float, float]:
+    """(CPU run time, time spent runnable but waiting for a CPU) of this thread, in seconds."""
+    try:
+        with open("/proc/self/schedstat", "rb") as fh:
+            ran, waited = fh.read().split()[:2]
+        return int(ran) / 1e9, int(waited) / 1e9
+    except (OSError, ValueError):  # kernels without schedstat: CPU time, no contention known
+        return time.process_time(), 0.0
+
+
+def _preload(template: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Import the function's dependencies as its environment would; measure each top-level name."""
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    os.environ.clear()
+    os.environ.update(template["env"])
+    sys.path[:] = list(template["path"]) + _BASE_PATH
+    os.chdir(template["cwd"])
+    costs: dict[str, list[float]] = {}
+    errors: dict[str, str] = {}
+    try:
+        for top, module, fromlist in template["imports"]:
+            if top in errors:
+                continue
+            wall0, (cpu0, delay0) = time.perf_counter(), _schedstat()
+            try:
+                __import__(module, globals(), None, tuple(fromlist), 0)
+            except BaseException as exc:  # the environment will meet (and report) it itself
+                errors[top] = f"{type(exc).__name__}: {exc}"
+                continue
+            cpu1, delay1 = _schedstat()
+            cost = costs.setdefault(top, [0.0, 0.0, 0.0])
+            cost[0] += time.perf_counter() - wall0
+            cost[1] += cpu1 - cpu0
+            cost[2] += delay1 - delay0
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return costs, errors
+
+
+class _PlatformClock:
+    """The platform model's waits inside one environment (module docstring, "In the child")."""
+
+    def __init__(self, plat: dict[str, Any]) -> None:
+        self._deadline = float(plat["start"]) + float(plat["runtime_start"])
+        self._charges: dict[str, float] = dict(plat.get("charges") or {})
+        self._cpu_scale = float(plat.get("cpu_scale", 1.0))
+        self._debt = 0.0  # time this machine already lost, absorbed by the next modelled wait
+        self._cpu0 = self._delay0 = 0.0
+        self._import = builtins.__import__
+
+    def _pay(self, seconds: float) -> None:
+        _, delay = _schedstat()
+        self._debt += max(0.0, delay - self._delay0)  # waiting for this machine's CPU
+        self._delay0 = delay
+        owed = seconds - self._debt
+        if owed > 0:
+            time.sleep(owed)
+            self._debt = 0.0
+        else:
+            self._debt = -owed
+
+    def _charged_import(
+        self, name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+    ) -> Any:
+        if level == 0 and self._charges:
+            charge = self._charges.pop(name.partition(".")[0], None)
+            if charge is not None:
+                self._pay(charge)
+        return self._import(name, globals, locals, fromlist, level)
+
+    def before_handler(self) -> None:
+        """The runtime's own start ends; the handler module is about to run."""
+        now = time.time()
+        if now < self._deadline:
+            time.sleep(self._deadline - now)
+        else:
+            self._debt = now - self._deadline  # this machine's start took longer than Lambda's
+        self._cpu0, self._delay0 = _schedstat()
+        if self._charges:
+            builtins.__import__ = self._charged_import
+
+    def after_handler(self, ok: bool) -> None:
+        """The handler module ran: its CPU time scaled to the init's share, the rest as it was."""
+        builtins.__import__ = self._import
+        if ok:
+            cpu, _ = _schedstat()
+            self._pay((cpu - self._cpu0) * (self._cpu_scale - 1.0))
+
+
+def _runtime_client_loaded() -> None:
+    """In the child, with its environment set: what the preloaded client modules did at import."""
+    import runtime_client  # type: ignore[import-not-found]  # awslambdaric's compiled part
+
+    lrc = awslambdaric.lambda_runtime_client
+    runtime_client.initialize_client(lrc._user_agent())
+    lrc.runtime_client = runtime_client
+    boot = awslambdaric.bootstrap
+    boot._AWS_LAMBDA_LOG_FORMAT = awslambdaric.lambda_runtime_log_utils.LogFormat.from_str(
+        os.environ.get("AWS_LAMBDA_LOG_FORMAT")
+    )
+    boot._AWS_LAMBDA_LOG_LEVEL = awslambdaric.lambda_runtime_log_utils._get_log_level_from_env_var(
+        os.environ.get("AWS_LAMBDA_LOG_LEVEL")
+    )
+
+
+def _with_platform(plat: dict[str, Any]) -> None:
+    clock = _PlatformClock(plat)
+    boot = awslambdaric.bootstrap
+    get_handler = boot._get_handler  # what run() calls to import the handler module
+
+    def timed_get_handler(handler: str) -> Any:
+        clock.before_handler()
+        ok = False
+        try:
+            found = get_handler(handler)
+            ok = True
+            return found
+        finally:
+            clock.after_handler(ok)
+
+    boot._get_handler = timed_get_handler
 
 
 def _die_with_parent(parent: int) -> None:
@@ -96,7 +250,11 @@ def _child(
         os.environ.update(req["env"])
         sys.path[:] = list(req["path"]) + _BASE_PATH
         sys.argv[:] = ["-m", *req["argv"]]
+        gc.enable()
         try:
+            _runtime_client_loaded()
+            if req.get("platform"):
+                _with_platform(req["platform"])
             runpy.run_module("awslambdaric", run_name="__main__", alter_sys=True)
             code = 0
         except SystemExit as exc:  # what the interpreter would do with it
@@ -121,6 +279,29 @@ def _child(
 def main() -> None:
     ctl = socket.socket(fileno=int(sys.argv[1]))
     ctl.setblocking(True)
+    args = sys.argv[2:]
+    template = None
+    if args and args[0].startswith("--template="):
+        template = json.loads(args.pop(0)[len("--template=") :])
+    costs: dict[str, list[float]] = {}
+    errors: dict[str, str] = {}
+    if template is not None:
+        costs, errors = _preload(template)
+    threads = threading.active_count()
+    # Objects made so far are never freed: keeping the collector off them keeps the children's
+    # copy-on-write pages shared (each child re-enables the collector).
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    hello = {
+        "ready": True,
+        "costs": costs,
+        "errors": errors,
+        "threads": threads,
+        "version": platform.python_version(),
+    }
+    with contextlib.suppress(OSError):
+        ctl.send(json.dumps(hello).encode())
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
@@ -188,7 +369,7 @@ def main() -> None:
     for pid in list(children):
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-    for path in sys.argv[2:]:  # the manager's work and code directories (RAM, for the code)
+    for path in args:  # the manager's work and code directories (RAM, for the code)
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -19,12 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ...lambda_model.platform import PlatformModel
 from ..invocation import FunctionSpec, LambdaServiceError
 from . import telemetry as tm
 from .code import CodeCache
+from .concurrency import spec_fingerprint
 from .loop import EventLoopThread
 from .process import Launcher, LaunchSpec, kill_group
 from .runtime_api import RuntimeApiEndpoint, RuntimeConnection
+from .runtimes import Interpreter, Runtimes
+from .templates import build_template, init_charges, platform_waits
 
 InitType = Literal["on-demand", "provisioned-concurrency"]
 
@@ -87,8 +91,8 @@ class EnvironmentContext:
     xray_port: int
     work_dir: Path
     code: CodeCache
-    runtime_dir: str
-    python_version: str
+    runtimes: Runtimes
+    platform: PlatformModel
 
 
 def _signal_name(sig: int) -> str:
@@ -140,6 +144,8 @@ class Environment:
         self.ctx = ctx
         self.spec = spec
         self.task_root = Path()  # set by start(): the unpacked code (LAMBDA_TASK_ROOT)
+        self.interpreter: Interpreter | None = None  # set by start(): the Python it runs on
+        self.modelled: dict[str, float | str] | None = None  # the platform model's share of init
         self.init_type: InitType = init_type
         self.pool_key = pool_key  # provisioned pool this environment belongs to, if any
         self.id = os.urandom(8).hex()
@@ -167,7 +173,7 @@ class Environment:
     # --- starting -------------------------------------------------------------------------------
     def _environment(self) -> dict[str, str]:
         spec = self.spec
-        assert self._endpoint is not None
+        assert self._endpoint is not None and self.interpreter is not None
         env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": "en_US.UTF-8",
@@ -185,7 +191,7 @@ class Environment:
                 "AWS_LAMBDA_RUNTIME_API": self._endpoint.address,
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
                 "LAMBDA_TASK_ROOT": str(self.task_root),
-                "LAMBDA_RUNTIME_DIR": self.ctx.runtime_dir,
+                "LAMBDA_RUNTIME_DIR": self.interpreter.runtime_dir,
                 "AWS_REGION": spec.region,
                 "AWS_DEFAULT_REGION": spec.region,
                 "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{self.ctx.xray_port}",
@@ -208,29 +214,39 @@ class Environment:
         """Start the process (returns once it is forked; init goes on behind)."""
         w = -1
         try:
-            # The code is unpacked once per zip, before the clock of the init starts: on Lambda
-            # that happens when the version is published, not in a cold start.
+            # The code is unpacked once per zip, and the runtime's Python found (its virtual
+            # environment made) once per runtime, before the clock of the init starts: on Lambda
+            # both exist before the version is Active, not in a cold start.
             self.task_root = self.ctx.code.task_root(self.spec)
+            self.interpreter = self.ctx.runtimes.resolve(self.spec.runtime)
         except LambdaServiceError:
             self.ctx.loop.call_soon(self._die, None)
             raise
         try:
             (self._tmp / "tmp").mkdir(parents=True, exist_ok=True)
             self._endpoint = RuntimeApiEndpoint(self.ctx.loop, self)
+            launch = self._launch_spec()
+            # A version's first environment may start its template (the dependencies' import,
+            # once): like the unpack, before the init's clock; its cost is charged below.
+            charges = init_charges(
+                self.ctx.platform, self.ctx.launcher.prepare(launch), self.spec.memory_mb
+            )
             r, w = os.pipe2(os.O_CLOEXEC)
             os.set_blocking(r, False)
             self._out_fd = r
             # Registered when the loop gets to it; the pipe holds the output until then.
             self.ctx.loop.call_soon(self._watch_output, r)
             self.started_at = time.time()
+            launch.platform = platform_waits(self.ctx.platform, self.spec, charges, self.started_at)
+            self.modelled = self._modelled(launch, charges)
             self._emit(
-                tm.init_start_line(self.spec.runtime, self.spec.region, self.ctx.python_version)
-            )
-            launch = LaunchSpec(
-                handler=self.spec.handler,
-                cwd=str(self.task_root),
-                env=self._environment(),
-                python_path=[str(self.task_root)],
+                tm.init_start_line(
+                    self.spec.runtime,
+                    self.spec.region,
+                    self.interpreter.version,
+                    note=self.interpreter.note,
+                    modelled=self.modelled,
+                )
             )
             self.pid = self.ctx.launcher.launch(launch, w, self._on_exit_threadsafe)
             if self.state is EnvState.DEAD:  # killed (pool deleted, shutdown) while forking
@@ -245,6 +261,36 @@ class Environment:
         finally:
             if w >= 0:
                 os.close(w)  # the child has its own copy; EOF on r then means it is gone
+
+    def _launch_spec(self) -> LaunchSpec:
+        assert self.interpreter is not None
+        env = self._environment()
+        template = None
+        if self.ctx.platform.enabled:  # raw timings: every environment imports for real
+            key = spec_fingerprint(self.spec)
+            tmp = self.ctx.work_dir / "templates" / key
+            tmp.mkdir(parents=True, exist_ok=True)
+            template = build_template(key, env, self.task_root, self.spec.handler, tmp)
+        return LaunchSpec(
+            handler=self.spec.handler,
+            cwd=str(self.task_root),
+            env=env,
+            python_path=[str(self.task_root)],
+            python=self.interpreter.python,
+            template=template,
+        )
+
+    def _modelled(
+        self, launch: LaunchSpec, charges: dict[str, float]
+    ) -> dict[str, float | str] | None:
+        if launch.platform is None:
+            return None
+        return {
+            "platform_model": self.ctx.platform.name,
+            "runtime_start_ms": round(float(launch.platform["runtime_start"]) * 1000.0, 2),
+            "dependency_imports_ms": round(sum(charges.values()) * 1000.0, 2),
+            "init_cpu_scale": float(launch.platform["cpu_scale"]),
+        }
 
     def _on_exit_threadsafe(self, code: int) -> None:
         self.ctx.loop.call_soon(self._die, code)

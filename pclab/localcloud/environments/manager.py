@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import importlib.util
 import logging
 import os
 import resource
@@ -22,6 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
+from ...lambda_model.platform import PlatformModel
+from ...lambda_model.platform import platform_model as lambda_platform_model
 from ..invocation import (
     FunctionSpec,
     InvokeRequest,
@@ -46,12 +47,12 @@ from .loop import EventLoopThread
 from .metrics import CallContext, LambdaMetrics
 from .process import ForkServerLauncher, Launcher, SpawnLauncher
 from .provisioned import ProvisionedPools
+from .runtimes import Runtimes
 
 log = logging.getLogger(__name__)
 
 ON_DEMAND_INIT_LIMIT_SECONDS = 10.0  # Lambda re-runs a longer init inside the first invoke
 LOG_TAIL_BYTES = 4096
-_HOST_RUNTIME = f"python{tm.python_version().rsplit('.', 1)[0]}"  # e.g. python3.11
 
 
 def _raise_open_files_limit() -> None:
@@ -77,15 +78,6 @@ def _code_root(work_dir: Path) -> Path:
     return work_dir / "code"
 
 
-def _runtime_dir() -> str:
-    found = importlib.util.find_spec("awslambdaric")
-    if found is None or found.origin is None:
-        raise RuntimeError(
-            "awslambdaric is not installed: pip install 'pclab[local]' to run Lambda functions"
-        )
-    return str(Path(found.origin).parent.parent)
-
-
 class EnvironmentManager:
     """Execution environments and the concurrency model of every function in the local cloud."""
 
@@ -100,8 +92,17 @@ class EnvironmentManager:
         scale_per_10s: int = 1000,
         init_limit_seconds: float = ON_DEMAND_INIT_LIMIT_SECONDS,
         work_dir: Path | None = None,
+        platform_model: str | PlatformModel = "aws",
+        runtime_cache_dir: Path | None = None,
     ) -> None:
         _raise_open_files_limit()
+        # Lambda's own timings (runtime start, dependency imports, Invoke path), or "none".
+        self.platform = (
+            platform_model
+            if isinstance(platform_model, PlatformModel)
+            else lambda_platform_model(platform_model)
+        )
+        self._runtimes = Runtimes(runtime_cache_dir)
         self._idle_timeout = idle_timeout_seconds
         self._init_limit = init_limit_seconds
         self._own_work_dir = work_dir is None
@@ -126,8 +127,8 @@ class EnvironmentManager:
             xray_port=self._xray.port,
             work_dir=self._work_dir,
             code=self._code,
-            runtime_dir=_runtime_dir(),
-            python_version=tm.python_version(),
+            runtimes=self._runtimes,
+            platform=self.platform,
         )
         self._limits = Limits(account_limit=account_limit, scale_per_window=scale_per_10s)
         self._lock = threading.RLock()
@@ -450,6 +451,11 @@ class EnvironmentManager:
         header, trace = self._trace_context(request, invoked_arn, request_id, accepted_at)
         if trace is not None and init is not None:
             trace.init = (init.started_at, init.ended_at)
+            trace.init_modelled = env.modelled
+        # The platform model's Invoke path: a floor on what Lambda adds before the handler runs.
+        pause = accepted_at + self.platform.invoke_path_s() - time.time()
+        if init is None and pause > 0:
+            time.sleep(pause)
         timeout = float(spec.timeout_seconds)
         if init is not None:  # a re-run init counted against the function's timeout
             timeout = max(0.05, timeout - max(0.0, time.time() - init.ended_at))
@@ -555,16 +561,18 @@ class EnvironmentManager:
         return fn
 
     def _warn_runtime(self, spec: FunctionSpec) -> None:
-        here = _HOST_RUNTIME
+        # The first call of a runtime finds its Python (and may make its virtual environment).
+        ran = self._runtimes.resolve(spec.runtime)
         key = (spec.function_name, spec.runtime)
-        if spec.runtime != here and key not in self._warned_runtimes:
+        if ran.note and key not in self._warned_runtimes:
             self._warned_runtimes.add(key)
             log.warning(
-                "function %s declares runtime %s; the local cloud runs it on this machine's "
-                "Python (%s)",
+                "function %s declares runtime %s; the local cloud runs it on Python %s (%s): %s",
                 spec.function_name,
                 spec.runtime,
-                here,
+                ran.version,
+                ran.python,
+                ran.note,
             )
 
 

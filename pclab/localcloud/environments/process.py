@@ -2,63 +2,83 @@
 
 Two launchers with one interface:
 
-- :class:`ForkServerLauncher` (default): children forked from a warm Python (``_forkserver.py``)
-  that preloaded only the runtime client's own imports. Measured in ``bench/bench_environments.py``:
-  it is what lets 150 environments start at once within the goal on two cores.
+- :class:`ForkServerLauncher` (default): children forked from warm Pythons (``_forkserver.py``,
+  one process per interpreter, see :mod:`.forkserver_client`) that preloaded the runtime client,
+  and, for a function whose launch names a *template*, also the function's dependencies (one
+  server per template). Measured in ``bench/bench_environments.py`` and
+  ``bench/bench_cold_burst.py``: it is what lets 150 environments start at once on two cores.
 - :class:`SpawnLauncher`: a fresh ``python -m awslambdaric HANDLER`` per environment; simplest, and
-  exactly what Lambda's image runs, but every start pays interpreter start-up.
+  exactly what Lambda's image runs, but every start pays interpreter start-up. It ignores
+  templates and the platform model's waits (raw timings only).
 
 Both report a child's end with its exit code (negative: killed by that signal) through a callback
-on the event loop thread, and both leave no zombie: the fork server reaps its children, the spawn
+on the event loop thread, and both leave no zombie: the fork servers reap their children, the spawn
 launcher waits on a pidfd.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import itertools
-import json
 import os
-import select
-import signal
-import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .forkserver_client import (
+    ExitCallback,
+    ForkServer,
+    ForkServerError,
+    Preloaded,
+    kill_group,
+)
 from .loop import EventLoopThread
 
-ExitCallback = Callable[[int], None]
-_FORKSERVER_SCRIPT = Path(__file__).with_name("_forkserver.py")
+__all__ = [
+    "ExitCallback",
+    "ForkServerError",
+    "ForkServerLauncher",
+    "LaunchSpec",
+    "Launcher",
+    "Preloaded",
+    "SpawnLauncher",
+    "kill_group",
+]
+
+MAX_TEMPLATES = 32  # idle templates beyond this are stopped, least recently used first
 
 
 @dataclass
 class LaunchSpec:
-    """What to run: ``python -m awslambdaric <handler>`` in ``cwd`` with exactly ``env``."""
+    """What to run: ``python -m awslambdaric <handler>`` in ``cwd`` with exactly ``env``.
+
+    ``python`` is the interpreter (None: the launcher's own). ``template`` names the dependencies
+    to preload (``{"key", "env", "path", "cwd", "imports"}``, see ``templates.py``), and
+    ``platform`` the child's waits (``_forkserver.py``); both None for a plain launch.
+    """
 
     handler: str
     cwd: str
     env: dict[str, str]
     python_path: list[str] = field(default_factory=list)
+    python: str | None = None
+    template: dict[str, Any] | None = None
+    platform: dict[str, Any] | None = None
 
 
 class Launcher(Protocol):
+    def prepare(self, spec: LaunchSpec) -> Preloaded:
+        """Get ready to launch ``spec`` quickly (start its fork server); what was preloaded."""
+        ...
+
     def launch(self, spec: LaunchSpec, out_fd: int, on_exit: ExitCallback) -> int:
         """Start the process with stdout+stderr on ``out_fd``; return its pid (= its pgid)."""
         ...
 
     def close(self) -> None: ...
-
-
-def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
-    """Signal the environment's whole process group (it may have started children)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 class SpawnLauncher:
@@ -70,12 +90,15 @@ class SpawnLauncher:
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
 
+    def prepare(self, spec: LaunchSpec) -> Preloaded:
+        return Preloaded()
+
     def launch(self, spec: LaunchSpec, out_fd: int, on_exit: ExitCallback) -> int:
         env = dict(spec.env)
         if spec.python_path:
             env["PYTHONPATH"] = os.pathsep.join(spec.python_path)
         proc = subprocess.Popen(
-            [self._python, "-m", "awslambdaric", spec.handler],
+            [spec.python or self._python, "-m", "awslambdaric", spec.handler],
             cwd=spec.cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -109,15 +132,16 @@ class SpawnLauncher:
                 proc.wait(timeout=10)
 
 
-class ForkServerError(RuntimeError):
-    pass
+ServerKey = tuple[str, str | None]  # (interpreter, template key or None)
 
 
 class ForkServerLauncher:
-    """Talks to a ``_forkserver.py`` process over a SOCK_SEQPACKET socket pair.
+    """Fork servers per interpreter and per template, started on first use and reused.
 
-    If the server dies (killed from outside), its children die with it (PR_SET_PDEATHSIG), their
-    owners hear of it as a SIGKILL, and the next launch starts a new server.
+    The host interpreter's plain server starts at once and is the one told which directories to
+    remove if this process dies without shutting down (``cleanup``). A template whose preloading
+    left a thread running is not forked from (unsafe): its launches use the plain server of its
+    interpreter, and its dependencies are then imported by each environment for real.
     """
 
     def __init__(
@@ -130,155 +154,107 @@ class ForkServerLauncher:
         self._loop_thread = loop_thread
         self._python = python
         self._cleanup = [str(p) for p in cleanup or []]
-        self._send_lock = threading.Lock()
-        self._start_lock = threading.Lock()
-        self._tokens = itertools.count(1)
-        self._pending: dict[int, concurrent.futures.Future[int]] = {}
-        self._pending_exit: dict[int, ExitCallback] = {}
-        self._on_exit: dict[int, ExitCallback] = {}
-        self._children: set[int] = set()
+        self._lock = threading.Lock()
+        self._key_locks: dict[ServerKey, threading.Lock] = {}
+        self._servers: OrderedDict[ServerKey, tuple[ForkServer, Preloaded]] = OrderedDict()
+        self._unforkable: set[ServerKey] = set()
         self._closed = False
-        self._sock: socket.socket | None = None
-        self._procs: list[subprocess.Popen[bytes]] = []
-        self._ensure_server()
-
-    def _ensure_server(self) -> socket.socket:
-        with self._start_lock:
-            if self._closed:
-                raise ForkServerError("the fork server is closed")
-            if self._sock is not None:
-                return self._sock
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            proc = subprocess.Popen(
-                [self._python, str(_FORKSERVER_SCRIPT), str(theirs.fileno()), *self._cleanup],
-                pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C on the terminal must not reach it either
-            )
-            theirs.close()
-            ours.setblocking(False)
-            self._procs = [p for p in self._procs if p.poll() is None] + [proc]
-            self._sock = ours
-            self._loop_thread.call(
-                self._loop_thread.loop.add_reader, ours.fileno(), self._readable, ours
-            )
-            return ours
+        self._server((python, None), None)
 
     @property
     def server_pid(self) -> int | None:
-        alive = [p for p in self._procs if p.poll() is None]
-        return alive[-1].pid if alive else None
+        """The host interpreter's plain fork server (tests kill it to check recovery)."""
+        with self._lock:
+            found = self._servers.get((self._python, None))
+        return found[0].proc.pid if found and not found[0].gone else None
+
+    def template_count(self) -> int:
+        with self._lock:
+            return sum(1 for key in self._servers if key[1] is not None)
+
+    def _server(
+        self, key: ServerKey, template: dict[str, Any] | None
+    ) -> tuple[ForkServer, Preloaded]:
+        with self._lock:
+            if self._closed:
+                raise ForkServerError("the fork server is closed")
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:  # concurrent first launches of one template wait for one server
+            with self._lock:
+                found = self._servers.get(key)
+                if found is not None and not found[0].gone:
+                    self._servers.move_to_end(key)
+                    return found
+            python, _ = key
+            cleanup = self._cleanup if key == (self._python, None) else None
+            server = ForkServer(self._loop_thread, python, template=template, cleanup=cleanup)
+            try:
+                preloaded = server.wait_ready()
+            except ForkServerError:
+                server.close()
+                raise
+            with self._lock:
+                self._servers[key] = (server, preloaded)
+                closed = self._closed
+                old = self._evict()
+            for victim in old:
+                victim.close()
+            if closed:
+                server.close()
+                raise ForkServerError("the fork server is closed")
+            return server, preloaded
+
+    def _evict(self) -> list[ForkServer]:
+        """Under the lock: idle templates beyond MAX_TEMPLATES, least recently used first."""
+        victims: list[ForkServer] = []
+        templates = [k for k in self._servers if k[1] is not None]
+        for key in templates[: max(0, len(templates) - MAX_TEMPLATES)]:
+            server, _ = self._servers[key]
+            if not server.children:  # its environments would die with it
+                del self._servers[key]
+                victims.append(server)
+        return victims
+
+    def _resolve(self, spec: LaunchSpec) -> tuple[ForkServer, Preloaded]:
+        python = spec.python or self._python
+        if spec.template is None:
+            return self._server((python, None), None)
+        key: ServerKey = (python, str(spec.template["key"]))
+        if key not in self._unforkable:
+            server, preloaded = self._server(key, spec.template)
+            if preloaded.forkable:
+                return server, preloaded
+            with self._lock:
+                self._unforkable.add(key)
+                self._servers.pop(key, None)
+            server.close()
+        return self._server((python, None), None)
+
+    def prepare(self, spec: LaunchSpec) -> Preloaded:
+        return self._resolve(spec)[1]
 
     def launch(self, spec: LaunchSpec, out_fd: int, on_exit: ExitCallback) -> int:
-        sock = self._ensure_server()
-        token = next(self._tokens)
-        fut: concurrent.futures.Future[int] = concurrent.futures.Future()
-        self._pending[token] = fut
-        self._pending_exit[token] = on_exit
+        server, _ = self._resolve(spec)
         env = dict(spec.env)
         if spec.python_path:
             env["PYTHONPATH"] = os.pathsep.join(spec.python_path)
-        msg = json.dumps(
-            {
-                "token": token,
-                "argv": [spec.handler],
-                "env": env,
-                "cwd": spec.cwd,
-                # `python -m` puts the working directory first, then PYTHONPATH.
-                "path": [spec.cwd, *spec.python_path],
-            }
-        ).encode()
-        # The socket stays non-blocking: the loop thread reads it at the same time, and a blocking
-        # mode set here would let its recv() hang the whole loop.
-        try:
-            with self._send_lock:
-                while True:
-                    try:
-                        socket.send_fds(sock, [msg], [out_fd])
-                        break
-                    except BlockingIOError:
-                        select.select([], [sock], [], 1.0)
-        except OSError as exc:
-            self._pending.pop(token, None)
-            self._pending_exit.pop(token, None)
-            raise ForkServerError(f"the fork server is gone: {exc}") from exc
-        try:
-            return fut.result(timeout=30)
-        except concurrent.futures.TimeoutError as exc:
-            raise ForkServerError("the fork server did not answer within 30 s") from exc
-
-    def _readable(self, sock: socket.socket) -> None:
-        """Loop thread: fork replies and child exits, in the order the server sent them."""
-        while True:
-            try:
-                data = sock.recv(65536, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self._server_gone(sock)
-                return
-            self._handle(json.loads(data))
-
-    def _handle(self, msg: dict[str, Any]) -> None:
-        if "exit" in msg:
-            pid = int(msg["exit"])
-            self._children.discard(pid)
-            cb = self._on_exit.pop(pid, None)
-            if cb is not None:
-                cb(int(msg["code"]))
-            return
-        token = int(msg["token"])
-        fut = self._pending.pop(token, None)
-        cb = self._pending_exit.pop(token, None)
-        if fut is None:
-            return
-        if "pid" in msg:
-            pid = int(msg["pid"])
-            self._children.add(pid)
-            if cb is not None:
-                self._on_exit[pid] = cb
-            fut.set_result(pid)
-        else:
-            fut.set_exception(ForkServerError(str(msg.get("error"))))
-
-    def _server_gone(self, sock: socket.socket) -> None:
-        with contextlib.suppress(ValueError, OSError):
-            self._loop_thread.loop.remove_reader(sock.fileno())
-        sock.close()
-        if self._sock is sock:
-            self._sock = None  # the next launch starts a new server
-        for fut in self._pending.values():
-            fut.set_exception(ForkServerError("the fork server exited"))
-        self._pending.clear()
-        self._pending_exit.clear()
-        # Its children die with it (or were killed by it); tell their owners.
-        for pid, cb in list(self._on_exit.items()):
-            kill_group(pid)
-            cb(-signal.SIGKILL)
-        self._on_exit.clear()
-        self._children.clear()
+        request = {
+            "argv": [spec.handler],
+            "env": env,
+            "cwd": spec.cwd,
+            # `python -m` puts the working directory first, then PYTHONPATH.
+            "path": [spec.cwd, *spec.python_path],
+            "platform": spec.platform,
+        }
+        return server.launch(request, out_fd, on_exit)
 
     def close(self) -> None:
-        """Kill every child group, stop the server and reap it."""
-        with self._start_lock:
+        """Kill every child group, stop every server and reap it."""
+        with self._lock:
             self._closed = True
-            sock, self._sock = self._sock, None
-        for pid in list(self._children):
-            kill_group(pid)
-        if sock is not None:
-
-            def detach() -> None:
-                with contextlib.suppress(ValueError, OSError):
-                    self._loop_thread.loop.remove_reader(sock.fileno())
-
-            with contextlib.suppress(Exception):  # the loop may already be stopped
-                self._loop_thread.call(detach)
-            sock.close()  # the server sees EOF, kills and reaps any child left, exits
-        for proc in self._procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            base = self._servers.pop((self._python, None), None)
+            servers = [s for s, _ in self._servers.values()]
+            self._servers.clear()
+        # The plain host server last: it removes the cleanup directories when it ends.
+        for server in servers + ([base[0]] if base else []):
+            server.close()

@@ -61,11 +61,38 @@ def log_stream_name(version: str, now: float | None = None) -> str:
     return f"{day}/[{version}]{secrets.token_hex(16)}"
 
 
-def init_start_line(runtime: str, region: str, python_version: str) -> str:
-    family = runtime if runtime.startswith("python") else "python"
-    ident = f"{family.replace('python', 'python:')}.local-{python_version}"
-    arn = f"arn:aws:lambda:{region}::runtime:local-python-{python_version}"
-    return f"INIT_START Runtime Version: {ident}\tRuntime Version ARN: {arn}"
+def init_start_line(
+    runtime: str,
+    region: str,
+    python_version: str,
+    *,
+    note: str | None = None,
+    modelled: dict[str, float | str] | None = None,
+) -> str:
+    """INIT_START as Lambda writes it, naming the Python that really ran.
+
+    Lambda: ``INIT_START Runtime Version: python:3.13.v14\tRuntime Version ARN: arn:...`` (developer
+    guide, "Identifying Lambda runtime version changes"). Here the version is
+    ``python:<major.minor that ran>.local-<full version>``; when that is not the declared runtime's
+    Python, a ``Declared Runtime`` field says so, and with the platform model on a ``Modelled``
+    field says which part of the init is Lambda's modelled time (fields after Lambda's own two, so
+    a parser of Lambda's line reads the same values).
+    """
+    ran = ".".join(python_version.split(".")[:2])
+    line = (
+        f"INIT_START Runtime Version: python:{ran}.local-{python_version}\t"
+        f"Runtime Version ARN: arn:aws:lambda:{region}::runtime:local-python-{python_version}"
+    )
+    if runtime != f"python{ran}" or note:
+        line += f"\tDeclared Runtime: {runtime} (ran on Python {python_version}"
+        line += f": {note})" if note else ")"
+    if modelled:
+        line += (
+            f"\tModelled: runtime start {float(modelled['runtime_start_ms']):.0f} ms + dependency "
+            f"imports {float(modelled['dependency_imports_ms']):.0f} ms "
+            f"(platform model {modelled['platform_model']})"
+        )
+    return line
 
 
 def start_line(request_id: str, version: str) -> str:
@@ -156,6 +183,7 @@ class InvocationTrace:
     overhead_end: float | None = None
     function_error: bool = False
     error_type: str | None = None
+    init_modelled: dict[str, float | str] | None = None  # the platform model's part of the init
 
 
 def lambda_segments(t: InvocationTrace) -> list[str]:
@@ -183,6 +211,8 @@ def lambda_segments(t: InvocationTrace) -> list[str]:
                 "start_time": t.init[0],
                 "end_time": t.init[1],
                 "aws": aws_fn,
+                # Not Lambda's: says which part of this init the local cloud modelled.
+                **({"metadata": {"pclab": t.init_modelled}} if t.init_modelled else {}),
             }
         )
     inv_start, inv_end = t.invocation if t.invocation else (t.service_start, t.service_end)
