@@ -172,16 +172,35 @@ def _local_cloud_status(args: argparse.Namespace) -> int:
     from pclab.localcloud import server
 
     try:
-        record, healthy = server.status()
+        found = server.inspect()
     except server.LocalCloudError as error:
         raise UserError(str(error)) from None
+    record = found.record
     if record is None:
         print("No local cloud is running.")
         return 3
-    state = "answering" if healthy else "NOT answering"
-    print(f"Local cloud running: pid {record.pid}, {server.endpoint(record.port)} ({state})")
-    print(server.export_lines(record.port))
-    return 0 if healthy else 1
+    url = server.endpoint(record.port)
+    if found.state == "running":
+        print(f"Local cloud running: pid {record.pid}, {url} (answering)")
+        print(server.export_lines(record.port))
+        return 0
+    if found.state == "dead":
+        print(
+            f"Local cloud DEAD: pid {record.pid} ({url}) is gone without `pclab local-cloud "
+            "stop` (killed or crashed); its pid file is removed. Its stacks went with it: "
+            "start a new one, then package and deploy again."
+        )
+    else:
+        print(
+            f"Local cloud NOT answering: pid {record.pid} is alive but {url} does not answer "
+            "(stuck or overloaded); stop it with `pclab local-cloud stop`."
+        )
+    if found.log_tail:
+        print(f"Last lines of its log ({found.log_file}):")
+        print("\n".join(f"  {line}" for line in found.log_tail))
+    elif found.log_file is None:
+        print("No log file: it ran in the foreground (its output went to that terminal).")
+    return 1
 
 
 # --- the runner (pclab/cloud/) and the demo ------------------------------------------------

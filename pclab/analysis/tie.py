@@ -17,7 +17,7 @@ to one of the run's items that failed without a request id,
 2. else by error and order: when every such item of the run failed with the same error (or the
    orphan's error picks out one kind), the next one in item order. Calls that failed the same way
    are alike, so which of them gets which trace changes no count; the report says how many were
-   tied this way;
+   tied this way. An orphan whose error names a kind none of them failed with is not theirs;
 
 and an orphan left over (a retried attempt, or more orphans than failed items) is reported as
 not counted. Where no caller source saw the run at all, the Lambda side is all there is: its
@@ -107,9 +107,12 @@ def tie_lambda_side(calls: Sequence[Invocation]) -> Ties:
         one_run = all(same_run(a, b) for a, b in combinations(heads, 2))
         if one_run and choices:
             errors = {calls[i].error for i in choices}
-            if len(errors) > 1 and inv.error in errors:
-                choices = [i for i in choices if calls[i].error == inv.error]
-                errors = {inv.error}
+            named = _specific(inv.error)
+            if named is not None and named in errors:
+                choices = [i for i in choices if calls[i].error == named]
+                errors = {named}
+            elif named is not None:
+                errors = set()  # it failed another way: another call (another run's, say)
             if len(errors) == 1:
                 target = min(choices, key=lambda i: _item_order(calls[i], i))
                 taken.add(target)
@@ -119,6 +122,15 @@ def tie_lambda_side(calls: Sequence[Invocation]) -> Ties:
         if keys:
             ties.untied.append(orphan)
     return ties
+
+
+# What a Lambda-side source says when it does not name the error (X-Ray's fault flag, a REPORT
+# status without an Error Type).
+_UNNAMED_ERRORS = frozenset({"Error", "Lambda.Unknown", "Unhandled", "error", "timeout", "failure"})
+
+
+def _specific(error: str | None) -> str | None:
+    return None if error is None or error in _UNNAMED_ERRORS else error
 
 
 def _item_order(inv: Invocation, index: int) -> tuple[float, int]:

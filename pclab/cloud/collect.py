@@ -361,8 +361,15 @@ def logs(
     kept = records
     if known_request_ids:
         # a failed call's REPORT line stays even when the output did not name its request (an
-        # init error names none): the join ties it to the item that failed, or leaves it out
-        kept = [r for r in records if r.request_id in known_request_ids or r.error is not None]
+        # init error names none): the join ties it to the item that failed, or leaves it out.
+        # Only one logged after the run began: the margin before it may hold the end of an
+        # earlier run's calls of the same function, failures included.
+        kept = [
+            r
+            for r in records
+            if r.request_id in known_request_ids
+            or (r.error is not None and (r.reported_at or 0.0) >= window[0])
+        ]
     for record in kept:
         record.function_name = record.function_name or target.function_name
         record.state_machine = record.state_machine or target.state_machine_name

@@ -461,3 +461,44 @@ def status() -> tuple[PidRecord | None, bool]:
     if record is None:
         return None, False
     return record, _healthy(record.port)
+
+
+@dataclass(frozen=True)
+class CloudStatus:
+    """What ``pclab local-cloud status`` shows: is one running, does it answer, its last words."""
+
+    state: str  # "none" | "running" | "not-answering" | "dead"
+    record: PidRecord | None = None
+    log_file: str | None = None  # None: started in the foreground, its output went to a terminal
+    log_tail: tuple[str, ...] = ()
+
+
+def inspect(tail_lines: int = 10, answer_timeout: float = 3.0) -> CloudStatus:
+    """Tell a live local cloud from a dead one (pid file, process gone: killed or crashed) and
+    from a stuck one (process alive, HTTP unanswered within ``answer_timeout``; a run of
+    hundreds of environments can keep it busy for a second, hence more than ``status()``'s
+    one). A dead one's pid file is removed, as ``start`` would; its log stays."""
+    record = read_pid_record()
+    if record is None:
+        return CloudStatus("none")
+    log_file = record.log_file
+    tail = _log_tail(log_file, tail_lines)
+    if not _is_local_cloud_process(record.pid):
+        _pid_path().unlink(missing_ok=True)
+        return CloudStatus("dead", record, log_file, tail)
+    if _healthy(record.port, timeout=answer_timeout):
+        return CloudStatus("running", record, log_file)
+    return CloudStatus("not-answering", record, log_file, tail)
+
+
+def _log_tail(log_file: str | None, lines: int) -> tuple[str, ...]:
+    if not log_file:
+        return ()
+    try:
+        with open(log_file, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 64 * 1024))  # the end is enough: logs grow long
+            text = log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ()
+    return tuple(line for line in text.splitlines() if line.strip())[-lines:]
