@@ -32,7 +32,12 @@ already lost (a late start, time waiting for a CPU): the waits are floors, not a
 Protocol on the SOCK_SEQPACKET socket FD (one JSON object per message):
   first    {"ready": true, "costs": {top: [wall, cpu, run_delay]}, "errors": {top: text},
             "threads": n, "version": "3.12.1"}  once preloading is done
-  request  {"token", "argv", "env", "cwd", "path", "platform"?} with the output pipe (SCM_RIGHTS)
+  request  {"token", "argv", "env", "cwd", "path", "platform"?, "park"?} with the output pipe
+           (SCM_RIGHTS), and for "park" a second descriptor: the child's end of a socket pair.
+           A parked process runs the runtime client up to the handler import, writes one byte
+           ("P": parked) on that socket and waits there for one JSON document, {"env",
+           "platform"}, followed by EOF, sent when an environment claims it (``spares.py``);
+           EOF without one ends it.
   replies  {"token", "pid"} right after the fork, or {"token", "error"};
            {"exit": pid, "code": exit code, negative for a signal} when a child ends (reaped here).
 When the socket closes (the manager is gone), every child's process group is killed.
@@ -189,12 +194,40 @@ def _runtime_client_loaded() -> None:
     )
 
 
-def _with_platform(plat: dict[str, Any]) -> None:
-    clock = _PlatformClock(plat)
+def _wait_for_go(go_fd: int) -> dict[str, Any]:
+    """Parked: say so (one byte), then block until an environment claims this process."""
+    try:
+        os.write(go_fd, b"P")
+    except OSError:  # nobody is listening any more
+        os._exit(0)
+    data = b""
+    while True:
+        chunk = os.read(go_fd, 1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    os.close(go_fd)
+    if not data:  # retired before any environment claimed it
+        os._exit(0)
+    go: dict[str, Any] = json.loads(data)
+    return go
+
+
+def _before_handler(go_fd: int | None, plat: dict[str, Any] | None) -> None:
+    """Wrap what run() calls to import the handler module: park there, then the model's waits."""
     boot = awslambdaric.bootstrap
-    get_handler = boot._get_handler  # what run() calls to import the handler module
+    get_handler = boot._get_handler
 
     def timed_get_handler(handler: str) -> Any:
+        platform_waits = plat
+        if go_fd is not None:
+            go = _wait_for_go(go_fd)
+            os.environ.clear()
+            os.environ.update(go["env"])
+            platform_waits = go.get("platform")
+        if not platform_waits:
+            return get_handler(handler)
+        clock = _PlatformClock(platform_waits)
         clock.before_handler()
         ok = False
         try:
@@ -225,8 +258,12 @@ def _child(
     wake_w: int,
     req: dict[str, Any],
     out_fd: int,
+    go_fd: int | None,
 ) -> None:
-    """In the forked child: become ``python -m awslambdaric HANDLER`` in its own session."""
+    """In the forked child: become ``python -m awslambdaric HANDLER`` in its own session.
+
+    A parked spare (``go_fd``) runs the runtime up to the handler import, then waits there.
+    """
     code = 1
     try:
         os.setsid()  # own session and process group: Ctrl-C on the cloud never reaches it
@@ -253,8 +290,8 @@ def _child(
         gc.enable()
         try:
             _runtime_client_loaded()
-            if req.get("platform"):
-                _with_platform(req["platform"])
+            if go_fd is not None or req.get("platform"):
+                _before_handler(go_fd, req.get("platform"))
             runpy.run_module("awslambdaric", run_name="__main__", alter_sys=True)
             code = 0
         except SystemExit as exc:  # what the interpreter would do with it
@@ -348,17 +385,20 @@ def main() -> None:
             if not fds:
                 send({"token": req.get("token"), "error": "no stdout pipe passed"})
                 continue
+            go_fd = fds[1] if req.get("park") and len(fds) > 1 else None
             sys.stdout.flush()
             sys.stderr.flush()
             try:
                 pid = os.fork()
             except OSError as exc:
-                os.close(fds[0])
+                for fd in fds:
+                    os.close(fd)
                 send({"token": req["token"], "error": f"fork failed: {exc}"})
                 continue
             if pid == 0:
-                _child(ctl, sel, wake_r, wake_w, req, fds[0])
-            os.close(fds[0])
+                _child(ctl, sel, wake_r, wake_w, req, fds[0], go_fd)
+            for fd in fds:
+                os.close(fd)
             children.add(pid)
             send({"token": req["token"], "pid": pid})
         reap()

@@ -23,12 +23,12 @@ from ...lambda_model.platform import PlatformModel
 from ..invocation import FunctionSpec, LambdaServiceError
 from . import telemetry as tm
 from .code import CodeCache
-from .concurrency import spec_fingerprint
 from .loop import EventLoopThread
-from .process import Launcher, LaunchSpec, kill_group
+from .process import ForkServerError, Launcher, LaunchSpec, child_env, kill_group
 from .runtime_api import RuntimeApiEndpoint, RuntimeConnection
 from .runtimes import Interpreter, Runtimes
-from .templates import build_template, init_charges, platform_waits
+from .spares import PARK_TIMEOUT_SECONDS, SparePools
+from .templates import build_template, init_charges, platform_waits, template_key
 
 InitType = Literal["on-demand", "provisioned-concurrency"]
 
@@ -93,6 +93,7 @@ class EnvironmentContext:
     code: CodeCache
     runtimes: Runtimes
     platform: PlatformModel
+    spares: SparePools | None = None  # processes forked ahead of a burst (platform model on)
 
 
 def _signal_name(sig: int) -> str:
@@ -173,7 +174,9 @@ class Environment:
     # --- starting -------------------------------------------------------------------------------
     def _environment(self) -> dict[str, str]:
         spec = self.spec
-        assert self._endpoint is not None and self.interpreter is not None
+        assert self.interpreter is not None
+        # No endpoint yet: a parked process is being forked, and gets its own port (spares.py).
+        api = self._endpoint.address if self._endpoint is not None else ""
         env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": "en_US.UTF-8",
@@ -188,7 +191,7 @@ class Environment:
                 "AWS_LAMBDA_LOG_GROUP_NAME": self.log_group,
                 "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
                 "AWS_LAMBDA_INITIALIZATION_TYPE": self.init_type,
-                "AWS_LAMBDA_RUNTIME_API": self._endpoint.address,
+                "AWS_LAMBDA_RUNTIME_API": api,
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
                 "LAMBDA_TASK_ROOT": str(self.task_root),
                 "LAMBDA_RUNTIME_DIR": self.interpreter.runtime_dir,
@@ -224,14 +227,32 @@ class Environment:
             raise
         try:
             (self._tmp / "tmp").mkdir(parents=True, exist_ok=True)
-            self._endpoint = RuntimeApiEndpoint(self.ctx.loop, self)
-            launch = self._launch_spec()
+            key = template_key(self.spec) if self.ctx.platform.enabled else None
+            spares = self.ctx.spares if key is not None else None
+            slot = None
+            if spares is not None and key is not None:
+                pool = (self.interpreter.python, key)
+                slot = spares.claim(pool) or spares.fresh(pool, self._launch_spec(key))
+                slot.owner = self
+                self._endpoint = slot.endpoint
+            else:
+                self._endpoint = RuntimeApiEndpoint(self.ctx.loop, self)
+            launch = self._launch_spec(key)
             # A version's first environment may start its template (the dependencies' import,
             # once): like the unpack, before the init's clock; its cost is charged below.
             charges = init_charges(
                 self.ctx.platform, self.ctx.launcher.prepare(launch), self.spec.memory_mb
             )
-            r, w = os.pipe2(os.O_CLOEXEC)
+            if slot is not None:
+                assert spares is not None
+                spares.note_start(pool, launch)
+                # This machine's process start (fork, runtime client) ends before the clock
+                # starts: Lambda's own start is the platform model's (spares.py).
+                if not slot.wait_parked(PARK_TIMEOUT_SECONDS):
+                    raise ForkServerError("the environment's process ended before its runtime ran")
+                r = slot.out_fd
+            else:
+                r, w = os.pipe2(os.O_CLOEXEC)
             os.set_blocking(r, False)
             self._out_fd = r
             # Registered when the loop gets to it; the pipe holds the output until then.
@@ -248,7 +269,12 @@ class Environment:
                     modelled=self.modelled,
                 )
             )
-            self.pid = self.ctx.launcher.launch(launch, w, self._on_exit_threadsafe)
+            if slot is not None:  # parked before the handler import: hand it over
+                if slot.pid is None or not slot.go(child_env(launch), launch.platform):
+                    raise ForkServerError("the spare process ended before it was claimed")
+                self.pid = slot.pid
+            else:
+                self.pid = self.ctx.launcher.launch(launch, w, self._on_exit_threadsafe)
             if self.state is EnvState.DEAD:  # killed (pool deleted, shutdown) while forking
                 kill_group(self.pid)
         except Exception as exc:
@@ -262,12 +288,15 @@ class Environment:
             if w >= 0:
                 os.close(w)  # the child has its own copy; EOF on r then means it is gone
 
-    def _launch_spec(self) -> LaunchSpec:
+    def on_process_exit(self, code: int) -> None:
+        """A claimed spare's process ended (any thread)."""
+        self._on_exit_threadsafe(code)
+
+    def _launch_spec(self, key: str | None) -> LaunchSpec:
         assert self.interpreter is not None
         env = self._environment()
         template = None
-        if self.ctx.platform.enabled:  # raw timings: every environment imports for real
-            key = spec_fingerprint(self.spec)
+        if key is not None:  # raw timings (no key): every environment imports for real
             tmp = self.ctx.work_dir / "templates" / key
             tmp.mkdir(parents=True, exist_ok=True)
             template = build_template(key, env, self.task_root, self.spec.handler, tmp)

@@ -107,9 +107,12 @@ class ForkServer:
             raise ForkServerError(f"the fork server was not ready within {timeout:.0f} s") from exc
 
     def launch(
-        self, request: dict[str, Any], out_fd: int, on_exit: ExitCallback, timeout: float = 30.0
+        self, request: dict[str, Any], fds: list[int], on_exit: ExitCallback, timeout: float = 30.0
     ) -> int:
-        """Fork a child for ``request`` (argv, env, cwd, path, platform); return its pid."""
+        """Fork a child for ``request`` (argv, env, cwd, path, platform, park); return its pid.
+
+        ``fds``: the output pipe's write end, and for a parked spare its go pipe's read end.
+        """
         if self.gone:
             raise ForkServerError("the fork server exited")
         token = next(self._tokens)
@@ -123,7 +126,7 @@ class ForkServer:
             with self._send_lock:
                 while True:
                     try:
-                        socket.send_fds(self._sock, [msg], [out_fd])
+                        socket.send_fds(self._sock, [msg], fds)
                         break
                     except BlockingIOError:
                         select.select([], [self._sock], [], 1.0)

@@ -48,6 +48,7 @@ from .metrics import CallContext, LambdaMetrics
 from .process import ForkServerLauncher, Launcher, SpawnLauncher
 from .provisioned import ProvisionedPools
 from .runtimes import Runtimes
+from .spares import SparePools
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ class EnvironmentManager:
             if isinstance(platform_model, PlatformModel)
             else lambda_platform_model(platform_model)
         )
+        if launcher == "spawn":  # plain interpreters cannot wait as the model says: raw timings
+            self.platform = lambda_platform_model("none")
         self._runtimes = Runtimes(runtime_cache_dir)
         self._idle_timeout = idle_timeout_seconds
         self._init_limit = init_limit_seconds
@@ -120,6 +123,12 @@ class EnvironmentManager:
             if launcher == "forkserver"
             else SpawnLauncher(self._loop)
         )
+        # Processes forked ahead of a burst, so 150 cold starts overlap as on Lambda (spares.py).
+        self._spares = (
+            SparePools(self._loop, chosen)
+            if isinstance(chosen, ForkServerLauncher) and self.platform.enabled
+            else None
+        )
         self._ctx = EnvironmentContext(
             loop=self._loop,
             launcher=chosen,
@@ -129,6 +138,7 @@ class EnvironmentManager:
             code=self._code,
             runtimes=self._runtimes,
             platform=self.platform,
+            spares=self._spares,
         )
         self._limits = Limits(account_limit=account_limit, scale_per_window=scale_per_10s)
         self._lock = threading.RLock()
@@ -200,6 +210,8 @@ class EnvironmentManager:
             self._functions.clear()
         for env in envs:
             env.kill()
+        if self._spares is not None:
+            self._spares.close()
         self._ctx.launcher.close()  # kills what is left and reaps it
 
         # Callers still waiting get what Lambda says of a killed runtime, not a hang.
@@ -218,6 +230,10 @@ class EnvironmentManager:
             shutil.rmtree(self._work_dir, ignore_errors=True)
 
     # --- public: inspection -----------------------------------------------------------------------
+    def spare_count(self) -> int:
+        """Processes forked ahead of a burst, waiting to become environments (spares.py)."""
+        return self._spares.count() if self._spares is not None else 0
+
     def stats(self, function_name: str) -> FunctionStats:
         """A copy of the function's counters (environments alive, peaks, cold starts, throttles)."""
         with self._lock:

@@ -45,6 +45,7 @@ __all__ = [
     "Launcher",
     "Preloaded",
     "SpawnLauncher",
+    "child_env",
     "kill_group",
 ]
 
@@ -57,7 +58,8 @@ class LaunchSpec:
 
     ``python`` is the interpreter (None: the launcher's own). ``template`` names the dependencies
     to preload (``{"key", "env", "path", "cwd", "imports"}``, see ``templates.py``), and
-    ``platform`` the child's waits (``_forkserver.py``); both None for a plain launch.
+    ``platform`` the child's waits (``_forkserver.py``); both None for a plain launch. With
+    ``park_fd`` the process stops before the handler import until it is handed an environment.
     """
 
     handler: str
@@ -67,6 +69,15 @@ class LaunchSpec:
     python: str | None = None
     template: dict[str, Any] | None = None
     platform: dict[str, Any] | None = None
+    park_fd: int | None = None  # the child's end of a spare's socket: park (fork server only)
+
+
+def child_env(spec: LaunchSpec) -> dict[str, str]:
+    """The process's variables: the environment's, plus PYTHONPATH for the code."""
+    env = dict(spec.env)
+    if spec.python_path:
+        env["PYTHONPATH"] = os.pathsep.join(spec.python_path)
+    return env
 
 
 class Launcher(Protocol):
@@ -94,9 +105,9 @@ class SpawnLauncher:
         return Preloaded()
 
     def launch(self, spec: LaunchSpec, out_fd: int, on_exit: ExitCallback) -> int:
-        env = dict(spec.env)
-        if spec.python_path:
-            env["PYTHONPATH"] = os.pathsep.join(spec.python_path)
+        if spec.park_fd is not None:
+            raise ForkServerError("only the fork server launcher parks processes")
+        env = child_env(spec)
         proc = subprocess.Popen(
             [spec.python or self._python, "-m", "awslambdaric", spec.handler],
             cwd=spec.cwd,
@@ -235,18 +246,21 @@ class ForkServerLauncher:
 
     def launch(self, spec: LaunchSpec, out_fd: int, on_exit: ExitCallback) -> int:
         server, _ = self._resolve(spec)
-        env = dict(spec.env)
-        if spec.python_path:
-            env["PYTHONPATH"] = os.pathsep.join(spec.python_path)
-        request = {
+        if spec.park_fd is not None:  # parks before the handler import (spares.py)
+            request = {**self._request(spec), "park": True}
+            return server.launch(request, [out_fd, spec.park_fd], on_exit)
+        return server.launch(self._request(spec), [out_fd], on_exit)
+
+    @staticmethod
+    def _request(spec: LaunchSpec) -> dict[str, Any]:
+        return {
             "argv": [spec.handler],
-            "env": env,
+            "env": child_env(spec),
             "cwd": spec.cwd,
             # `python -m` puts the working directory first, then PYTHONPATH.
             "path": [spec.cwd, *spec.python_path],
             "platform": spec.platform,
         }
-        return server.launch(request, out_fd, on_exit)
 
     def close(self) -> None:
         """Kill every child group, stop every server and reap it."""

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -120,6 +122,25 @@ def preload_plan(task_root: Path, handler: str) -> tuple[ImportStatement, ...]:
             continue
         plan.append((top, module, fromlist))
     return tuple(plan)
+
+
+def template_key(spec: FunctionSpec) -> str:
+    """Which environments may share a template: same code, handler, runtime and variables.
+
+    Not the function's name, version or memory: the sample's two functions are one package, and
+    the Lambda variables that differ (``AWS_LAMBDA_FUNCTION_NAME``, ``..._MEMORY_SIZE``) are set in
+    each environment after the fork, before its handler module runs.
+    """
+    key = json.dumps(
+        [
+            spec.code_sha256,
+            spec.handler,
+            spec.runtime,
+            sorted(spec.environment.items()),
+            spec.region,
+        ]
+    )
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
 def build_template(
