@@ -7,6 +7,7 @@ errors into one clear line and a non-zero exit.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -120,6 +121,13 @@ def _add_local_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParse
         default=1000,
         help="the account's Lambda concurrency limit (default 1000, as on AWS)",
     )
+    start.add_argument(
+        "--platform-model",
+        choices=("aws", "none"),
+        default=os.environ.get("PCLAB_PLATFORM_MODEL", "aws"),
+        help="aws (default): Lambda's runtime start and dependency imports in Init Duration; "
+        "none: raw local timings (docs/local-cloud.md)",
+    )
     start.add_argument("--verbose", action="store_true", help="log every request")
     start.set_defaults(handler=_local_cloud_start)
     actions.add_parser("stop", help="stop the running local cloud").set_defaults(
@@ -137,6 +145,7 @@ def _local_cloud_start(args: argparse.Namespace) -> int:
         raise UserError(f"--port {args.port} is not a port number (1-65535)")
     if args.account_concurrency < 100:
         raise UserError("--account-concurrency must be at least 100 (Lambda keeps 100 unreserved)")
+    os.environ["PCLAB_PLATFORM_MODEL"] = args.platform_model  # the server (detached too) reads it
     try:
         if not args.detach:
             return server.run_foreground(

@@ -76,8 +76,21 @@ def load_execution_layer(telemetry: TelemetrySink) -> ExecutionLayer | None:
     if manager_class is None:
         return None
     idle = float(os.environ.get("PCLAB_ENV_IDLE_TIMEOUT", "600"))
-    layer: ExecutionLayer = manager_class(telemetry=telemetry, idle_timeout_seconds=idle)
+    layer: ExecutionLayer = manager_class(
+        telemetry=telemetry, idle_timeout_seconds=idle, platform_model=platform_model_name()
+    )
     return layer
+
+
+def platform_model_name() -> str:
+    """``PCLAB_PLATFORM_MODEL`` (``aws``, the default, or ``none``: raw local timings)."""
+    name = os.environ.get("PCLAB_PLATFORM_MODEL", "aws")
+    if name not in ("aws", "none"):
+        raise LocalCloudError(
+            f"PCLAB_PLATFORM_MODEL={name!r} is not a platform model: use aws (Lambda's timings) "
+            "or none (raw local timings)"
+        )
+    return name
 
 
 def port_in_use(port: int) -> bool:
@@ -303,7 +316,9 @@ def run_foreground(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     layer = (
-        "on" if cloud.has_execution_layer else "off (pclab.localcloud.environments not installed)"
+        f"on (platform model: {platform_model_name()})"
+        if cloud.has_execution_layer
+        else "off (pclab.localcloud.environments not installed)"
     )
     print(f"Local cloud ready at {cloud.url} in {time.monotonic() - started:.2f} s", flush=True)
     print(f"Lambda execution environments: {layer}", flush=True)
