@@ -230,3 +230,50 @@ def test_a_bad_bound_is_refused(tmp_path: Path) -> None:
         "sam-deploy.sh: PCLAB_SAM_TIMEOUT=soon is not a whole number of seconds",
     )
     assert main(["run", "--stack", "x", "--endpoint-timeout", "0"]) == 1
+
+
+def test_a_script_is_ended_whole_when_the_endpoint_is_lost(tmp_path: Path) -> None:
+    """pclab demo's deploy: the script (and what it started) ends once the probe gives up."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from pclab.cloud.errors import RunnerError
+    from pclab.cloud.scripts import run_script
+
+    script = tmp_path / "sam-deploy.sh"
+    marker = tmp_path / "child.pid"
+    # a child that would outlive its parent unless the whole process group is ended
+    script.write_text(f"#!/usr/bin/env bash\nsleep 60 &\necho $! > {marker}\necho waiting\nwait\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    probes: list[float] = []
+
+    def alive() -> None:
+        probes.append(time.monotonic())
+        if len(probes) == 2:
+            raise EndpointLost("the endpoint http://localhost:9 stopped answering while deploying")
+
+    started = time.monotonic()
+    with (
+        open(os.devnull, "w") as quiet,
+        Progress(console=Console(file=quiet)) as progress,
+        pytest.raises(RunnerError) as failed,
+    ):
+        run_script(
+            [str(script)],
+            cwd=tmp_path,
+            env=dict(os.environ),
+            log_path=tmp_path / "deploy.log",
+            progress=progress,
+            description="deploy",
+            alive=alive,
+            probe_seconds=0.2,
+        )
+    assert time.monotonic() - started < 5
+    assert str(failed.value) == (
+        "the endpoint http://localhost:9 stopped answering while deploying; sam-deploy.sh was "
+        f"stopped; log: {tmp_path / 'deploy.log'}"
+    )
+    child = int(marker.read_text())
+    time.sleep(0.2)
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text()
+    assert (tmp_path / "deploy.log").read_text() == "waiting\n"
