@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from pclab.localcloud.environments import EnvironmentManager  # noqa: E402
 from pclab.localcloud.invocation import FunctionSpec, InvokeRequest  # noqa: E402
 
-console = Console()
+console = Console(width=170)
 INIT_DELAY = 1.0
 GOAL = 1.10
 

@@ -10,6 +10,9 @@ Cold starts are measured both for a handler without dependencies and for the pro
 handler (functions/concurrencytest.py, which imports aws-xray-sdk and so botocore: that import is
 part of every real cold start, and is not preloaded), with the fork server and with plain spawns.
 
+It measures the emulator itself, so it runs with the platform model off (raw local timings,
+``platform_model="none"``); bench/bench_cold_burst.py measures cold starts with it on.
+
 Usage: python bench/bench_environments.py [--quick]
 """
 
@@ -139,7 +142,7 @@ def children_tree(root: int) -> list[int]:
 
 # --- 1. warm latency ------------------------------------------------------------------------------
 def bench_warm_latency(rounds: int) -> dict[str, float]:
-    mgr = EnvironmentManager(NullSink())
+    mgr = EnvironmentManager(NullSink(), platform_model="none")
     try:
         spec = spec_for("warm", real_handler=False, init_delay=0)
         with ThreadPoolExecutor(100) as pool:
@@ -181,7 +184,7 @@ def bench_warm_latency(rounds: int) -> dict[str, float]:
 def bench_cold(
     count: int, init_delay: float, real_handler: bool, launcher: str
 ) -> dict[str, float]:
-    mgr = EnvironmentManager(NullSink(), launcher=launcher)  # type: ignore[arg-type]
+    mgr = EnvironmentManager(NullSink(), launcher=launcher, platform_model="none")  # type: ignore[arg-type]
     try:
         spec = spec_for("cold", real_handler=real_handler, init_delay=init_delay)
         event: dict[str, Any] = {"item": {"id": 1}} if real_handler else {}
@@ -218,7 +221,7 @@ def bench_cold(
 
 # --- 3. many environments -------------------------------------------------------------------------
 def bench_many(count: int, real_handler: bool) -> dict[str, float]:
-    mgr = EnvironmentManager(NullSink())
+    mgr = EnvironmentManager(NullSink(), platform_model="none")
     peak = {"rss": 0.0, "pss": 0.0}
     try:
         spec = spec_for("many", real_handler=real_handler, init_delay=0.2)

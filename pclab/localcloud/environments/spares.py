@@ -31,6 +31,7 @@ import collections
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import socket
 import threading
@@ -47,6 +48,9 @@ QUIET_SECONDS = 1.0
 MAX_PER_TEMPLATE = 256
 MAX_TOTAL = 512
 PARK_TIMEOUT_SECONDS = 60.0  # fork and runtime start of one process, on a very busy machine
+IDLE_SECONDS = 600.0  # a template without a start this long gives its spares up (Lambda's idle)
+
+log = logging.getLogger(__name__)
 
 PoolKey = tuple[str, str]  # (interpreter, template key)
 
@@ -148,6 +152,7 @@ class _Pool:
         self.slots: list[SpareSlot] = []
         self.target = 0
         self.starts: collections.deque[float] = collections.deque()
+        self.last_start = time.monotonic()
 
 
 class SparePools:
@@ -172,6 +177,7 @@ class SparePools:
             if pool is None:
                 pool = self._pools[key] = _Pool(spec)
             pool.starts.append(now)
+            pool.last_start = now
             while pool.starts and pool.starts[0] < now - BURST_WINDOW_SECONDS:
                 pool.starts.popleft()
             pool.target = min(MAX_PER_TEMPLATE, max(pool.target, len(pool.starts)))
@@ -212,10 +218,25 @@ class SparePools:
     def _refill_loop(self) -> None:
         while not self._stop.wait(0.2):
             try:
+                self._retire_idle()
                 while not self._stop.is_set() and self._refill_one():
                     pass
             except Exception:  # a refill never takes the manager down; the next try may work
+                log.exception("could not park a spare environment process")
                 time.sleep(QUIET_SECONDS)
+
+    def _retire_idle(self) -> None:
+        """Templates nobody started an environment of for IDLE_SECONDS give their spares up."""
+        cutoff = time.monotonic() - IDLE_SECONDS
+        with self._lock:
+            idle = [p for p in self._pools.values() if p.last_start < cutoff and p.slots]
+            retired = [s for p in idle for s in p.slots]
+            for pool in idle:
+                pool.slots.clear()
+                pool.target = 0
+                pool.starts.clear()
+        for slot in retired:
+            slot.discard()
 
     def _refill_one(self) -> bool:
         """Fork one spare for the pool furthest below its target, when the machine is quiet."""
