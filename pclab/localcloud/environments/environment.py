@@ -334,6 +334,8 @@ class Environment:
     # --- invoking (caller threads) ---------------------------------------------------------------
     def run(self, inv: Invocation) -> InvocationOutcome:
         """Hand the event over; wait for the answer, a timeout, or the process's end."""
+        if self.ctx.spares is not None:
+            self.ctx.spares.touch()  # spares are parked only when nothing is being invoked
         self.ctx.loop.call_soon(self._dispatch, inv)
         try:
             return inv.future.result(inv.timeout_seconds)

@@ -17,10 +17,11 @@ Spares: processes parked before anybody needs them, so a burst does not wait for
 template keeps as many as its largest burst so far (environment starts within
 ``BURST_WINDOW_SECONDS``), at most ``MAX_PER_TEMPLATE``: a version's first burst forks on demand,
 a later one of the same size (or the spillover after a provisioned allocation of the same code)
-finds its spares. Refills happen only when no environment has started for ``QUIET_SECONDS``, one
-fork at a time, so they never compete with a burst. A spare is no Lambda environment: it runs no
-init, never shows in stats or logs, and costs about 2 MB of private memory; it ends with its
-template or with the manager.
+finds its spares. Refills happen only when no environment has started and no invocation has been
+handed over for ``QUIET_SECONDS``, one fork at a time, so they never compete with a burst. A
+spare is no Lambda environment: it runs no init, never shows in stats or logs, and costs about 2 MB
+of private memory; it ends with its template (or after ``IDLE_SECONDS`` without a start) or with
+the manager.
 
 Imports nothing of pclab beyond this package.
 """
@@ -167,6 +168,10 @@ class SparePools:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._refill_loop, name="pclab-spares", daemon=True)
         self._thread.start()
+
+    def touch(self) -> None:
+        """An invocation is being handed to an environment: not a quiet moment for forks."""
+        self._last_start = time.monotonic()  # a float assignment: no lock needed
 
     def note_start(self, key: PoolKey, spec: LaunchSpec) -> None:
         """An environment of this template starts: remember the burst it is part of."""
