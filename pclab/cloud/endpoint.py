@@ -68,16 +68,26 @@ class EndpointWatch:
     clock: Callable[[], float] = time.monotonic
     doing: str = "talking to it"
     lost: str | None = None  # the message, once lost
-    last_answer: float = field(default=0.0)
+    # When the first attempt that has not been answered was sent; None while the endpoint
+    # answers. Silence counts from a request, not from when the clients were made: a runner
+    # that spent minutes on something else before its first call has not been kept waiting.
+    silent_since: float | None = field(default=None)
+    _attempt_sent: float | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        self.last_answer = self.clock()
+    def sending(self, **_: Any) -> None:
+        """botocore ``before-send``: the attempt's start, where a silence would begin."""
+        self._attempt_sent = self.clock()
 
     def answered(self) -> None:
-        self.last_answer = self.clock()
+        self.silent_since = None
+
+    def unanswered(self) -> None:
+        if self.silent_since is None:
+            sent = self._attempt_sent
+            self.silent_since = self.clock() if sent is None else sent
 
     def silent_seconds(self) -> float:
-        return self.clock() - self.last_answer
+        return 0.0 if self.silent_since is None else self.clock() - self.silent_since
 
     def declare_lost(self, message: str) -> EndpointLost:
         self.lost = self.lost or message
@@ -94,6 +104,7 @@ class EndpointWatch:
         """Raise :class:`EndpointLost` if the endpoint has been silent past the bound."""
         if self.lost is not None:
             raise EndpointLost(self.lost)
+        self.unanswered()
         if self.silent_seconds() >= self.timeout_seconds:
             raise self.unreachable(detail)
 
@@ -125,6 +136,7 @@ class EndpointWatch:
             return None  # not about reachability: botocore decides as usual
         if self.lost is not None:
             raise EndpointLost(self.lost)
+        self.unanswered()
         silent = self.silent_seconds()
         if silent >= self.timeout_seconds:
             raise self.unreachable(detail, getattr(operation, "name", None))
@@ -134,3 +146,4 @@ class EndpointWatch:
     def install(self, client: Any) -> None:
         """Hook this watch into a boto3 client (first, before botocore's own retry handler)."""
         client.meta.events.register_first("needs-retry", self.on_attempt)
+        client.meta.events.register("before-send", self.sending)

@@ -277,3 +277,32 @@ def test_a_script_is_ended_whole_when_the_endpoint_is_lost(tmp_path: Path) -> No
     time.sleep(0.2)
     assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text()
     assert (tmp_path / "deploy.log").read_text() == "waiting\n"
+
+
+def test_silence_counts_from_the_first_unanswered_request_not_from_the_clients() -> None:
+    """A runner that spent minutes elsewhere (a deploy) before its first call is given the
+    whole bound to reach the endpoint, and an answer resets it."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from pclab.cloud.endpoint import EndpointWatch
+
+    now = [0.0]
+    watch = EndpointWatch("http://x", timeout_seconds=2.0, clock=lambda: now[0])
+    refused = EndpointConnectionError(endpoint_url="http://x")
+    now[0] = 300.0  # the clients were made five minutes ago
+    watch.sending()
+    assert watch.on_attempt(caught_exception=refused) == 0.5  # retried, not lost
+    now[0] = 301.9
+    watch.sending()
+    assert watch.on_attempt(caught_exception=refused, attempts=2) == pytest.approx(0.1)
+    now[0] = 302.0
+    watch.sending()
+    with pytest.raises(EndpointLost, match="no answer for 2 s"):
+        watch.on_attempt(caught_exception=refused, attempts=3)
+    answered = EndpointWatch("http://x", timeout_seconds=2.0, clock=lambda: now[0])
+    answered.sending()
+    answered.on_attempt(caught_exception=refused)
+    now[0] = 310.0
+    answered.sending()
+    answered.on_attempt(response=(type("R", (), {"status_code": 200})(), {}))
+    assert answered.silent_seconds() == 0.0
