@@ -221,6 +221,25 @@ def _add_experiment_options(parser: argparse.ArgumentParser, *, default_out: str
         help="execution input file (default: sample-test-input.json)",
     )
     source.add_argument("--items", type=int, help="generate N items instead of reading a file")
+    source.add_argument(
+        "--arrivals",
+        choices=("poisson", "uniform", "ramp", "file"),
+        help="items arrive over time instead of at once (startAfterSeconds, whole seconds; "
+        "LoadMode=DISTRIBUTED): poisson, uniform, ramp (0 to --rate), file (--arrivals-file)",
+    )
+    arrivals = parser.add_argument_group("arrivals (docs/execute.md)")
+    arrivals.add_argument("--rate", type=float, metavar="R", help="calls per second")
+    arrivals.add_argument("--seconds", type=float, metavar="S", help="span, at most 240 s")
+    arrivals.add_argument(
+        "--arrivals-file",
+        type=Path,
+        metavar="FILE",
+        help="a CSV of second,calls rows, or `aws cloudwatch get-metric-data` JSON of Invocations",
+    )
+    arrivals.add_argument(
+        "--duration-ms", type=float, metavar="MS", help="each item's work (default: the template's)"
+    )
+    arrivals.add_argument("--seed", type=int, default=0, help="random seed (default 0, as plan)")
     parser.add_argument("--together", action="store_true", help="run both state machines at once")
     parser.add_argument(
         "--out", type=Path, default=Path(default_out), help=f"report folder (default {default_out})"
@@ -274,7 +293,16 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def _experiment_input(args: argparse.Namespace, project: Path | None = None) -> Any:
     from pclab.cloud import input as run_input
+    from pclab.compose import ArrivalOptions, arrival_input
 
+    asked = ArrivalOptions(
+        args.arrivals, args.rate, args.seconds, args.arrivals_file, args.seed, args.duration_ms
+    )
+    if asked.file is not None and (args.input is not None or args.items is not None):
+        raise UserError("--arrivals-file makes the items: leave out --input and --items")
+    arriving = arrival_input(asked)  # RunnerError: the caller makes it one line
+    if arriving is not None:
+        return arriving
     if args.items is not None:
         return run_input.generate(args.items)
     path = args.input or (project or Path.cwd()) / "sample-test-input.json"
@@ -331,6 +359,7 @@ def _demo(args: argparse.Namespace) -> int:
         for override in args.parameter_overrides:
             if "=" not in override:
                 raise UserError(f"--parameter-overrides {override}: write KEY=VALUE")
+        demo.check_overrides(args.parameter_overrides, run_input)
     except RunnerError as error:
         raise UserError(str(error)) from None
     port = args.port or server.free_port()

@@ -25,7 +25,7 @@ from pclab.cloud.aws import Clients, make_clients
 from pclab.cloud.collect import PollPolicy
 from pclab.cloud.endpoint import DEFAULT_TIMEOUT_SECONDS, EndpointLost
 from pclab.cloud.errors import RunnerError, as_runner_error, error_code
-from pclab.cloud.input import ExecutionInput
+from pclab.cloud.input import ExecutionInput, arrival_problem, arrival_span
 from pclab.cloud.scripts import run_script
 
 REGION = "us-east-1"
@@ -41,11 +41,33 @@ DEFAULT_OVERRIDES = ("LoadMode=INLINE",)
 SCRIPT_TIMEOUT_SECONDS = 900.0
 
 
-def parameter_overrides(given: Sequence[str]) -> tuple[str, ...]:
+# Items that arrive over time (startAfterSeconds) need every item admitted at once: a waiting
+# item holds a slot of the Map (input.arrival_problem), so the demo deploys the Distributed Map.
+ARRIVAL_OVERRIDES = ("LoadMode=DISTRIBUTED",)
+
+
+def parameter_overrides(given: Sequence[str], *, arrivals: bool = False) -> tuple[str, ...]:
     """``given`` plus the defaults whose key it does not set."""
     keys = {item.split("=", 1)[0] for item in given}
-    defaults = [item for item in DEFAULT_OVERRIDES if item.split("=", 1)[0] not in keys]
+    chosen = ARRIVAL_OVERRIDES if arrivals else DEFAULT_OVERRIDES
+    defaults = [item for item in chosen if item.split("=", 1)[0] not in keys]
     return (*given, *defaults)
+
+
+def check_overrides(given: Sequence[str], run_input: ExecutionInput) -> None:
+    """One :class:`RunnerError` line, before anything starts, when the overrides would make the
+    items arrive late (LoadMode=INLINE, or MapMaxConcurrency below the item count)."""
+    values = dict(item.split("=", 1) for item in given if "=" in item)
+    try:
+        max_concurrency = int(values.get("MapMaxConcurrency", "0"))
+    except ValueError:
+        return  # sam deploy refuses it with the template's own message
+    problem = arrival_problem(run_input, values.get("LoadMode", "DISTRIBUTED"), max_concurrency)
+    if problem is not None:
+        raise RunnerError(
+            f"--parameter-overrides: {problem}; leave LoadMode and MapMaxConcurrency out (the "
+            "demo then deploys LoadMode=DISTRIBUTED, every item at once)"
+        )
 
 
 @dataclass(frozen=True)
@@ -156,7 +178,10 @@ def deploy(options: DemoOptions, console: Console, result: DemoResult) -> Client
         deploy_command += ["--region", REGION]
         deploy_command += [
             "--parameter-overrides",
-            *parameter_overrides(options.parameter_overrides),
+            *parameter_overrides(
+                options.parameter_overrides,
+                arrivals=arrival_span(options.run_input) is not None,
+            ),
         ]
         steps = (
             (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,12 @@ _WORST_CASE_RESULT = {
 }
 _RESULT_BYTES_WITHOUT_ID = len(json.dumps(_WORST_CASE_RESULT, separators=(",", ":"))) - len("null")
 _ENVELOPE_BYTES = len('{"results":[]}')
+
+# Arrival-shaped load (items with startAfterSeconds, docs/input-output.md): each item's wait runs
+# in its own express child execution (LoadMode=DISTRIBUTED), which Step Functions stops after 5
+# minutes, wait included. The last arrival at 240 s leaves a minute for the call itself
+# (FunctionDurationSeconds is at most 60).
+ARRIVAL_SPAN_LIMIT_S = 240
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,70 @@ def generate(count: int) -> ExecutionInput:
         raise RunnerError(f"--items {count}: give at least 1 item")
     document = {"items": [{"id": number} for number in range(1, count + 1)]}
     return validate(document, f"--items {count}")
+
+
+def with_arrivals(
+    offsets: Sequence[int], origin: str, duration_s: float | None = None
+) -> ExecutionInput:
+    """Items ``1..n`` that start ``offsets[i]`` whole seconds after the execution (the state
+    machine's Wait takes whole seconds), each working ``duration_s`` if given (else the
+    template's FunctionDurationSeconds)."""
+    if not offsets:
+        raise RunnerError(f"{origin} makes no calls: raise the rate or the span")
+    latest = max(offsets)
+    if min(offsets) < 0 or latest > ARRIVAL_SPAN_LIMIT_S:
+        raise RunnerError(
+            f"{origin}: the last call would arrive after {latest} s; arrivals must fit in "
+            f"{ARRIVAL_SPAN_LIMIT_S} s (each waits in an express child execution, which Step "
+            "Functions stops after 5 minutes): shorten the span"
+        )
+    fits = max_items(len(str(len(offsets))))
+    if len(offsets) > fits:
+        raise RunnerError(
+            f"{origin} makes {len(offsets)} calls: at most {fits} fit Step Functions' 256 KiB "
+            "execution output; lower the rate or the span"
+        )
+    extra = {} if duration_s is None else {"durationSeconds": duration_s}
+    items = [
+        {"id": number, "startAfterSeconds": int(offset), **extra}
+        for number, offset in enumerate(offsets, start=1)
+    ]
+    return validate({"items": items}, origin)
+
+
+def arrival_span(run_input: ExecutionInput) -> int | None:
+    """The latest ``startAfterSeconds`` of the items, or None for a burst (no item waits)."""
+    offsets = [
+        item["startAfterSeconds"]
+        for item in run_input.items
+        if isinstance(item.get("startAfterSeconds"), int)
+    ]
+    return max(offsets) if offsets else None
+
+
+def arrival_problem(
+    run_input: ExecutionInput, load_mode: str | None, max_concurrency: int | None
+) -> str | None:
+    """Why these items would not arrive on time with this Map, or None.
+
+    A waiting item holds one of the Map's concurrent slots, so every item must be admitted at
+    once: the inline Map (at most 40 at once) would start the later ones late, and so would a
+    MaxConcurrency below the item count.
+    """
+    if arrival_span(run_input) is None:
+        return None
+    count = len(run_input.items)
+    if load_mode == "INLINE":
+        return (
+            f"{count} items arrive over time (startAfterSeconds) but LoadMode=INLINE runs at "
+            "most 40 at once and a waiting item holds a slot, so later items would start late"
+        )
+    if max_concurrency and max_concurrency < count:
+        return (
+            f"{count} items arrive over time (startAfterSeconds) but MapMaxConcurrency="
+            f"{max_concurrency} admits fewer at once and a waiting item holds a slot"
+        )
+    return None
 
 
 def load(path: Path) -> ExecutionInput:

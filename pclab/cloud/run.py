@@ -32,7 +32,7 @@ from pclab.cloud.endpoint import DEFAULT_TIMEOUT_SECONDS, EndpointLost
 from pclab.cloud.errors import RunnerError
 from pclab.cloud.executions import Execution
 from pclab.cloud.gather import gather
-from pclab.cloud.input import ExecutionInput
+from pclab.cloud.input import ExecutionInput, arrival_problem, arrival_span
 from pclab.cloud.progress import progress_bar
 from pclab.cloud.stack import FunctionFacts, Stack, Target, function_facts, read_stack
 
@@ -89,6 +89,22 @@ def run(options: RunOptions, console: Console, clients: Clients | None = None) -
         facts = {target.label: function_facts(clients, target) for target in stack.targets}
     except EndpointLost as lost:
         raise RunnerError(str(lost)) from None
+    late = arrival_problem(
+        options.run_input,
+        stack.parameters.get("LoadMode"),
+        stack.parameter_int("MapMaxConcurrency"),
+    )
+    if late is not None:
+        raise RunnerError(
+            f"stack '{stack.name}': {late}; redeploy it with --parameter-overrides "
+            "LoadMode=DISTRIBUTED MapMaxConcurrency=0"
+        )
+    span = arrival_span(options.run_input)
+    if span is not None:
+        console.print(
+            f"{len(options.run_input.items)} items arrive over {span} s (startAfterSeconds): "
+            f"each execution takes at least that long"
+        )
     result = RunResult(stack=stack, executions=[], out_dir=options.out_dir)
     started = time.monotonic()
     try:

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 Spread = Literal["poisson", "uniform"]
+Generator = Literal["poisson", "uniform", "ramp"]
 SECONDS_PER_DAY = 86_400.0
 
 
@@ -131,6 +132,16 @@ def ramp(rate: float, seconds: float, rng: np.random.Generator) -> Arrivals:
     times = np.sort(seconds * np.sqrt(rng.random(count)))
     source = {"kind": "ramp", "rate_per_s": rate, "seconds": seconds}
     return Arrivals(times, seconds, 0.0, source)
+
+
+def generate(kind: Generator, rate: float, seconds: float, rng: np.random.Generator) -> Arrivals:
+    """One of the generators by name (``--arrivals poisson|uniform|ramp``): ``pclab plan`` and
+    ``pclab run``/``demo`` make the same arrivals from the same options and seed."""
+    if kind == "uniform":
+        return uniform(rate, seconds)
+    if kind == "ramp":
+        return ramp(rate, seconds, rng)
+    return poisson(rate, seconds, rng)
 
 
 def spread_counts(

@@ -172,22 +172,13 @@ def _arrivals(args: argparse.Namespace, report: Any, rng: Any) -> Arrivals:
     from pclab.plan import arrivals, inputs
 
     if args.arrivals_file is not None:
-        text_start = (
-            args.arrivals_file.read_bytes()[:64].lstrip() if args.arrivals_file.is_file() else b""
-        )
-        reader = inputs.read_cloudwatch if text_start.startswith(b"{") else inputs.read_csv_counts
         spread: Spread = "uniform" if args.arrivals == "uniform" else "poisson"
-        return reader(args.arrivals_file).arrivals(spread, rng)
+        return inputs.read_counts(args.arrivals_file).arrivals(spread, rng)
     if report is not None and args.arrivals is None and args.rate is None:
         return report.arrivals  # type: ignore[no-any-return]
     rate = args.rate if args.rate is not None else DEFAULT_RATE
     seconds = args.seconds or (args.hours * 3600.0 if args.hours else DEFAULT_SECONDS)
-    kind = args.arrivals or "poisson"
-    if kind == "uniform":
-        return arrivals.uniform(rate, seconds)
-    if kind == "ramp":
-        return arrivals.ramp(rate, seconds, rng)
-    return arrivals.poisson(rate, seconds, rng)
+    return arrivals.generate(args.arrivals or "poisson", rate, seconds, rng)
 
 
 def _distribution(

@@ -173,6 +173,12 @@ def read_cloudwatch(path: Path) -> PeriodCounts:
     return _period_counts(seconds, counts, period, source)
 
 
+def read_counts(path: Path) -> PeriodCounts:
+    """``--arrivals-file``: CloudWatch JSON if the file starts with ``{``, else a CSV."""
+    start = path.read_bytes()[:64].lstrip() if path.is_file() else b""
+    return read_cloudwatch(path) if start.startswith(b"{") else read_csv_counts(path)
+
+
 @dataclass(frozen=True)
 class ReportWorkload:
     """What a pclab report measured: one run's arrivals, and durations and inits of all runs."""

@@ -1,0 +1,160 @@
+"""``pclab run``/``demo --arrivals``: the items a user gets, and what is refused before anything
+starts (bad options, a Map that would start the items late). On moto in this process; the
+arrivals through the real local cloud are in test_arrivals_e2e.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pclab.cli import main
+from pclab.cloud.aws import Clients
+from pclab.plan import arrivals
+
+from .conftest import FAKE_RESULT_MACHINE, create_machine, experiment_outputs
+
+CLOSED = "http://127.0.0.1:9"  # nothing answers: a command that reached for it would say so
+
+
+def stack_with(clients: Clients, load_mode: str, max_concurrency: str = "0") -> None:
+    """The experiment's outputs and the two parameters the runner reads, as the template has."""
+    reserved = create_machine(clients, "Base", FAKE_RESULT_MACHINE)
+    provisioned = create_machine(clients, "Provisioned", FAKE_RESULT_MACHINE)
+    template = {
+        "Parameters": {
+            "LoadMode": {"Type": "String", "Default": load_mode},
+            "MapMaxConcurrency": {"Type": "String", "Default": max_concurrency},
+        },
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {
+            key: {"Value": value}
+            for key, value in experiment_outputs(reserved, provisioned).items()
+        },
+    }
+    clients.cloudformation.create_stack(StackName="pclab", TemplateBody=json.dumps(template))
+
+
+def run(out: Path, *options: str) -> int:
+    command = ["run", "--stack", "pclab", "--out", str(out), "--no-charts"]
+    return main([*command, "--source-wait", "0.3", *options])
+
+
+def executed_items(clients: Clients) -> list[list[dict[str, Any]]]:
+    sfn = clients.stepfunctions
+    found = []
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])[
+            "executions"
+        ]:
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            found.append(json.loads(described["input"])["items"])
+    return found
+
+
+def test_poisson_arrivals_become_whole_second_offsets_the_planner_would_simulate(
+    clients: Clients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack_with(clients, "DISTRIBUTED")
+    options = ["--arrivals", "poisson", "--rate", "4", "--seconds", "10", "--seed", "5"]
+    assert run(tmp_path / "r", *options, "--duration-ms", "250") == 0
+    assert "items arrive over" in capsys.readouterr().out
+    expected = arrivals.poisson(4.0, 10.0, np.random.default_rng([5, 1])).times
+    for items in executed_items(clients):  # both state machines got the same items
+        assert [item["startAfterSeconds"] for item in items] == np.floor(expected).tolist()
+        assert [item["id"] for item in items] == list(range(1, len(expected) + 1))
+        assert {item["durationSeconds"] for item in items} == {0.25}
+
+
+def test_a_csv_of_calls_per_second_is_replayed_second_by_second(
+    clients: Clients, tmp_path: Path
+) -> None:
+    stack_with(clients, "DISTRIBUTED", max_concurrency="0")
+    csv = tmp_path / "calls.csv"
+    csv.write_text("second,calls\n1700000000,2\n1700000003,1\n")
+    assert run(tmp_path / "r", "--arrivals-file", str(csv)) == 0
+    for items in executed_items(clients):
+        assert items == [
+            {"id": 1, "startAfterSeconds": 0},
+            {"id": 2, "startAfterSeconds": 0},
+            {"id": 3, "startAfterSeconds": 3},
+        ]
+
+
+@pytest.mark.parametrize(
+    ("load_mode", "max_concurrency", "named"),
+    [("INLINE", "0", "LoadMode=INLINE"), ("DISTRIBUTED", "5", "MapMaxConcurrency=5")],
+)
+def test_a_map_that_would_start_items_late_is_refused_before_any_execution(
+    clients: Clients,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    load_mode: str,
+    max_concurrency: str,
+    named: str,
+) -> None:
+    stack_with(clients, load_mode, max_concurrency)
+    assert run(tmp_path / "r", "--arrivals", "uniform", "--rate", "2", "--seconds", "5") == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert named in line and "LoadMode=DISTRIBUTED MapMaxConcurrency=0" in line
+    assert executed_items(clients) == []
+    # the original burst still runs on that stack
+    assert run(tmp_path / "burst", "--items", "3") == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--arrivals", "poisson", "--rate", "10"], "needs --rate R"),
+        (["--arrivals", "poisson", "--rate", "0", "--seconds", "5"], "--rate 0"),
+        (["--arrivals", "ramp", "--rate", "nan", "--seconds", "5"], "--rate nan"),
+        (["--arrivals", "uniform", "--rate", "1", "--seconds", "600"], "at most 240"),
+        (["--arrivals", "uniform", "--rate", "50", "--seconds", "60"], "lower the rate"),
+        (["--arrivals", "uniform", "--rate", "1", "--seconds", "5", "--duration-ms", "-1"], "0 to"),
+        (["--arrivals", "file"], "needs --arrivals-file"),
+        (["--arrivals-file", "missing.csv"], "no such file"),
+        (["--arrivals", "ramp", "--arrivals-file", "calls.csv"], "use poisson or uniform"),
+        (["--arrivals-file", "calls.csv", "--rate", "3"], "use one"),
+        (["--arrivals-file", "bad.csv"], "line 2: second 'x'"),
+        (["--arrivals-file", "long.csv"], "arrive after 300 s"),
+        (["--rate", "3"], "add --arrivals"),
+    ],
+)
+def test_bad_arrival_options_are_one_line_and_reach_nothing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+    named: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "calls.csv").write_text("0,3\n")
+    (tmp_path / "bad.csv").write_text("second,calls\nx,3\n")
+    (tmp_path / "long.csv").write_text("0,1\n300,1\n")
+    for command in (["run", "--stack", "s", "--endpoint-url", CLOSED], ["demo"]):
+        assert main([*command, *options]) == 1
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("pclab: error: ") and named in line, line
+    assert not (tmp_path / "pclab-report").exists()  # the demo started nothing
+
+
+def test_the_demo_refuses_an_inline_map_for_arrivals_before_starting_a_cloud(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pclab.cloud.demo import parameter_overrides
+
+    monkeypatch.chdir(tmp_path)
+    arriving = ["demo", "--arrivals", "uniform", "--rate", "2", "--seconds", "3"]
+    assert main([*arriving, "--parameter-overrides", "LoadMode=INLINE"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "LoadMode=INLINE" in line and "leave LoadMode and MapMaxConcurrency out" in line
+    assert not (tmp_path / "pclab-report").exists()
+    # without an override it deploys the Distributed Map; the burst keeps the sample's inline one
+    assert parameter_overrides(["ProvisionedConcurrency=2"], arrivals=True) == (
+        "ProvisionedConcurrency=2",
+        "LoadMode=DISTRIBUTED",
+    )
+    assert parameter_overrides([], arrivals=False) == ("LoadMode=INLINE",)
