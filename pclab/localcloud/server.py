@@ -82,6 +82,12 @@ def load_execution_layer(telemetry: TelemetrySink) -> ExecutionLayer | None:
     return layer
 
 
+def lambda_metric_datums(control: LambdaControlPlane) -> list[Any]:
+    """The execution layer's per-minute Lambda metrics (none without an execution layer)."""
+    metrics = getattr(control.execution_layer, "metrics", None)
+    return [] if metrics is None else list(metrics.datums())
+
+
 def platform_model_name() -> str:
     """``PCLAB_PLATFORM_MODEL`` (``aws``, the default, or ``none``: raw local timings)."""
     name = os.environ.get("PCLAB_PLATFORM_MODEL", "aws")
@@ -146,7 +152,12 @@ class LocalCloud:
             account_limit=self.account_limit,
             telemetry=sink,
         )
-        moto_ext.install(control, telemetry=sink, cloudformation_now=False)
+        moto_ext.install(
+            control,
+            telemetry=sink,
+            metrics=lambda: lambda_metric_datums(control),
+            cloudformation_now=False,
+        )
         app = LambdaApi(
             moto_ext.moto_wsgi_app(),
             control,
@@ -154,17 +165,21 @@ class LocalCloud:
         )
         handler = moto_ext.request_handler(verbose=self.verbose)
 
+        in_use = LocalCloudError(
+            f"port {self.port} is in use (another local cloud? see "
+            "`pclab local-cloud status`); choose another with --port"
+        )
         try:
             self._server = make_server(
                 BIND_ADDRESS, self.port, app, threaded=True, request_handler=handler
             )
+        except SystemExit:  # werkzeug prints "Address already in use" and exits on its own
+            raise in_use from None
         except OSError as error:
             if error.errno == errno.EADDRINUSE or "in use" in str(error).lower():
-                raise LocalCloudError(
-                    f"port {self.port} is in use (another local cloud? see "
-                    "`pclab local-cloud status`); choose another with --port"
-                ) from None
+                raise in_use from None
             raise
+        self.port = int(self._server.server_port)  # port 0: the one the kernel chose
         if self.with_execution_layer:
             layer = load_execution_layer(sink)
             if layer is not None:

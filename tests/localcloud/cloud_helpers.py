@@ -29,7 +29,7 @@ from pclab.localcloud.invocation import (
     LambdaServiceError,
     ProvisionedStatus,
 )
-from pclab.localcloud.server import LocalCloud, free_port
+from pclab.localcloud.server import LocalCloud
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -60,7 +60,7 @@ class Cloud:
 
 def running_cloud() -> Iterator[Cloud]:
     """A local cloud without execution environments, for one test module (see conftest.py)."""
-    local = LocalCloud(free_port(), with_execution_layer=False)
+    local = LocalCloud(0, with_execution_layer=False)  # port 0: the kernel picks, no race
     local.start()
     try:
         yield Cloud(local)

@@ -22,9 +22,9 @@ One module per AWS service we extend (see FACTS.md for why moto needs each chang
   ``AWS::StepFunctions::StateMachine``);
 * :mod:`.xray` and :mod:`.logs`: the two halves of :class:`MotoTelemetrySink`, writing what the
   execution environments report into moto's X-Ray and CloudWatch Logs backends;
-* a future ``cloudwatch.py`` (Lambda's metrics into moto's CloudWatch backend, which nothing fills
-  today) belongs here as one more writer of :class:`MotoTelemetrySink` and, if it patches moto,
-  one more ``_install_*`` called from :func:`install`, with its own guard test module;
+* :mod:`.cloudwatch`: Lambda's metrics (``AWS/Lambda``), aggregated by the execution
+  environments and served through moto's CloudWatch backend when read, with CloudWatch's exact
+  dimension matching and percentiles;
 * :mod:`.wsgi`: moto's server app and request handler, for :mod:`pclab.localcloud.server`;
 * :mod:`._patching`: the shared ``_patch`` / ``_dispatcher`` machinery and ``PATCHED`` /
   ``ORIGINALS``.
@@ -49,6 +49,7 @@ from pclab.localcloud.moto._patching import (
     _installed,
 )
 from pclab.localcloud.moto.cloudformation_stacks import _install_cloudformation
+from pclab.localcloud.moto.cloudwatch import MetricsSource, _install_cloudwatch
 from pclab.localcloud.moto.lambda_ import MotoFunctionDirectory, _install_lambda
 from pclab.localcloud.moto.logs import LogEventWriter
 from pclab.localcloud.moto.stepfunctions import _install_stepfunctions
@@ -58,6 +59,7 @@ from pclab.localcloud.moto.xray import XRaySegmentWriter
 __all__ = [
     "ORIGINALS",
     "PATCHED",
+    "MetricsSource",
     "MotoFunctionDirectory",
     "MotoTelemetrySink",
     "configure_moto",
@@ -93,6 +95,7 @@ def install(
     control_plane: LambdaControlPlane,
     telemetry: TelemetrySink | None = None,
     *,
+    metrics: MetricsSource | None = None,
     cloudformation_now: bool = True,
 ) -> None:
     """Apply every patch (once per process) and route them to this control plane.
@@ -101,14 +104,17 @@ def install(
     With ``cloudformation_now=False`` the CloudFormation patches wait for
     :func:`ensure_cloudformation` (the server calls it on the first CloudFormation request):
     importing moto's CloudFormation costs about a second, which a start should not wait for.
+    ``metrics`` is read each time somebody reads a Lambda metric from CloudWatch.
     """
     with _install_lock:
         _installed["control_plane"] = control_plane
         _installed["telemetry"] = telemetry
+        _installed["metrics"] = metrics
         _installed["active"] = True
         if not _installed.get("done"):
             _install_lambda()
             _install_stepfunctions()
+            _install_cloudwatch()
             _installed["done"] = True
     if cloudformation_now:
         ensure_cloudformation()

@@ -21,7 +21,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from pclab.localcloud.server import LocalCloud, free_port
+from pclab.localcloud.server import LocalCloud
 
 from .conftest import REPO, assert_gone, children_of
 
@@ -123,7 +123,7 @@ class Live:
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
     before = set(children_of(os.getpid()))
-    cloud = LocalCloud(free_port(), with_execution_layer=True)
+    cloud = LocalCloud(0, with_execution_layer=True)
     cloud.start()
     assert cloud.has_execution_layer
     try:
