@@ -51,10 +51,10 @@ from pclab.localcloud.moto._patching import (
 from pclab.localcloud.moto.cloudformation_stacks import _install_cloudformation
 from pclab.localcloud.moto.cloudwatch import MetricsSource, _install_cloudwatch
 from pclab.localcloud.moto.lambda_ import MotoFunctionDirectory, _install_lambda
-from pclab.localcloud.moto.logs import LogEventWriter
+from pclab.localcloud.moto.logs import LogEventWriter, _install_logs
 from pclab.localcloud.moto.stepfunctions import _install_stepfunctions
 from pclab.localcloud.moto.wsgi import moto_wsgi_app, request_handler
-from pclab.localcloud.moto.xray import XRaySegmentWriter
+from pclab.localcloud.moto.xray import XRaySegmentWriter, _install_xray
 
 __all__ = [
     "ORIGINALS",
@@ -115,6 +115,8 @@ def install(
             _install_lambda()
             _install_stepfunctions()
             _install_cloudwatch()
+            _install_xray()
+            _install_logs()
             _installed["done"] = True
     if cloudformation_now:
         ensure_cloudformation()

@@ -1,20 +1,64 @@
-"""Guards pclab/localcloud/moto/logs.py: the Logs half of the telemetry sink."""
+"""Guards pclab/localcloud/moto/logs.py: the Logs half of the telemetry sink and StartQuery."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from localcloud.moto.guard import assert_read_internal_exists
+from localcloud.cloud_helpers import ACCOUNT, REGION, Cloud
+from localcloud.moto.guard import (
+    assert_patched_internal_keeps_its_shape,
+    assert_read_internal_exists,
+)
+from pclab.localcloud.moto import MotoTelemetrySink
 
-# (module, dotted attribute) read without replacing (nothing of moto is patched there)
+# (owner, attribute) -> leading parameters of moto's original
+PATCHED_SIGNATURES: dict[tuple[str, str], list[str]] = {
+    ("moto.logs.responses.LogsResponse", "start_query"): ["self"],
+}
+
+# (module, dotted attribute) read without replacing
 READ_INTERNALS = [
     ("moto.logs.models", "logs_backends"),
     ("moto.logs.models", "LogsBackend.create_log_group"),
     ("moto.logs.models", "LogsBackend.create_log_stream"),
     ("moto.logs.models", "LogsBackend.put_log_events"),
+    ("moto.logs.models", "LogQuery.to_json"),
+    ("moto.logs.models", "LogQuery.to_result_json"),
+    ("moto.logs.exceptions", "ResourceNotFoundException"),
+    ("moto.logs.exceptions", "InvalidParameterException"),
+    ("moto.logs.responses", "LogsResponse.logs_backend"),
 ]
+
+
+@pytest.mark.parametrize("key", sorted(PATCHED_SIGNATURES), ids=lambda k: f"{k[0]}.{k[1]}")
+def test_patched_internal_keeps_its_shape(cloud: Cloud, key: tuple[str, str]) -> None:
+    assert_patched_internal_keeps_its_shape(key, PATCHED_SIGNATURES[key])
 
 
 @pytest.mark.parametrize("module, attribute", READ_INTERNALS)
 def test_read_internal_exists(module: str, attribute: str) -> None:
     assert_read_internal_exists(module, attribute)
+
+
+def test_stored_events_have_the_fields_we_read(cloud: Cloud) -> None:
+    """LogGroup.streams, LogStream.log_stream_name/events, LogEvent's fields, backend.queries."""
+    from moto.logs.models import logs_backends
+
+    now = int(time.time() * 1000)
+    MotoTelemetrySink().put_log_events("/guard/logs", "stream-1", [(now, "hello")])
+    backend = logs_backends[ACCOUNT][REGION]
+    stream = backend.groups["/guard/logs"].streams["stream-1"]
+    (event,) = stream.events
+    assert stream.log_stream_name == "stream-1"
+    assert (event.timestamp, event.message) == (now, "hello")
+    assert isinstance(event.ingestion_time, int) and isinstance(event.event_id, int)
+    assert isinstance(backend.queries, dict)
+    # GetQueryResults / DescribeQueries read these of what StartQuery stored
+    query_id = cloud.client("logs").start_query(
+        logGroupName="/guard/logs", startTime=now // 1000, endTime=now // 1000,
+        queryString="fields @message",
+    )["queryId"]  # fmt: skip
+    stored = backend.queries[query_id]
+    assert stored.log_group_names == ["/guard/logs"] and stored.status == "Complete"
