@@ -224,8 +224,11 @@ def test_items_with_start_after_seconds_arrive_that_many_seconds_later(
     start = fake_lambda.invoked_at  # when the task invoked, not when the (cold) handler began
     first = min(start.values())
     assert start[1] - first < 0.5 and start[2] - first < 0.5
-    assert 1.0 <= start[3] - first < 1.8
-    assert 2.0 <= start[4] - first < 2.8
+    # never early; late by at most the interpreter's pace on a loaded 2-core machine (the
+    # inline Map's Wait states run in moto's threads beside the cold starts of items 1 and 2)
+    assert 1.0 <= start[3] - first < 2.5
+    assert 2.0 <= start[4] - first < 3.5
+    assert start[4] - start[3] > 0.5
 
 
 def test_a_throttled_invoke_is_retried(fake_lambda: FakeLambda) -> None:
