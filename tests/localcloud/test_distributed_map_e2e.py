@@ -6,8 +6,9 @@ real handler in real Lambda environments, and `pclab run --items 150` reading it
 writing report.json. Init scaled down to 0.5 s; numbers as the issue states them:
 
 * DISTRIBUTED (the default): 150 items make 150 concurrent calls (peak within 5 %), and the report
-  says 150 were asked for; with PC 150 none of them is cold, with PC 100 the 50 above it are
-  spillover cold starts.
+  says 150 were asked for; with PC 150 none of them is cold. (Spillover above the PC level
+  through a Distributed Map: tests/localcloud/environments/test_e2e_local_cloud.py, 100 items on
+  PC 50; kept out of here, where a third deploy and 150 more environments cost 20 s.)
 * INLINE: 150 items never make more than 40 concurrent calls, as on AWS.
 
 One stack, updated between the phases (fewer environments alive at once on a 2-core machine).
@@ -82,13 +83,6 @@ def test_each_load_mode_reaches_the_concurrency_it_asks_for(
     assert runs["reserved"]["cold_starts"] == ITEMS  # 150 at once: 150 new environments
     provisioned = runs["provisioned"]
     assert (provisioned["cold_starts"], provisioned["served_by_pc"]) == (0, ITEMS)
-
-    # DISTRIBUTED, PC 100: the 50 calls above the PC level spill over to cold environments
-    deploy(env, packaged, "ProvisionedConcurrency=100", DISTRIBUTED_WORK)
-    provisioned = pclab_run(env, env.tmp / "distributed-pc100")["provisioned"]
-    assert provisioned["concurrency"]["peak"] >= ITEMS * (1 - TOLERANCE)
-    assert (provisioned["served_by_pc"], provisioned["spillover"]) == (100, 50)
-    assert provisioned["cold_starts"] == 50
 
     # INLINE: the original sample's Map runs at most 40 at once, whatever MaxConcurrency says
     deploy(env, packaged, "ProvisionedConcurrency=100", INLINE_WORK, "LoadMode=INLINE")
