@@ -136,6 +136,14 @@ def _add_local_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParse
     actions.add_parser("status", help="is it running, where").set_defaults(
         handler=_local_cloud_status
     )
+    types = actions.add_parser(
+        "supported-types",
+        help="the CloudFormation resource types it creates (any other fails the deploy)",
+    )
+    types.add_argument(
+        "--markdown", action="store_true", help="one line per service, as docs/local-cloud.md"
+    )
+    types.set_defaults(handler=_local_cloud_supported_types)
 
 
 def _local_cloud_start(args: argparse.Namespace) -> int:
@@ -174,6 +182,14 @@ def _local_cloud_stop(args: argparse.Namespace) -> int:
             "one started with another PCLAB_STATE_DIR is stopped with that setting"
         )
     print(f"Stopped the local cloud (pid {record.pid}, port {record.port}).")
+    return 0
+
+
+def _local_cloud_supported_types(args: argparse.Namespace) -> int:
+    from pclab.localcloud import moto as moto_ext
+
+    types = moto_ext.supported_types()
+    print(moto_ext.types_markdown(types) if args.markdown else "\n".join(types))
     return 0
 
 

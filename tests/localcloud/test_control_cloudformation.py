@@ -389,3 +389,41 @@ def test_create_and_update_stack_without_change_sets(artifacts: Cloud, stack_nam
         FunctionName=function, Qualifier="live"
     )
     assert pc["RequestedProvisionedConcurrentExecutions"] == 3
+
+
+def test_unsupported_type_fails_with_its_name_and_rolls_back(
+    artifacts: Cloud, stack_name: str
+) -> None:
+    cfn = artifacts.client("cloudformation")
+    template = sam_template().replace(
+        "Resources:\n",
+        "Resources:\n  Graph:\n    Type: AWS::AppSync::GraphQLApi\n"
+        "    Properties: {Name: g, AuthenticationType: API_KEY}\n",
+        1,
+    )
+    deploy(artifacts, stack_name, template)
+    stack = wait_stack(cfn, stack_name)
+    reason = (
+        "Resource Graph of type AWS::AppSync::GraphQLApi is not supported by the local cloud "
+        "(the types it can create: `pclab local-cloud supported-types`, docs/local-cloud.md)"
+    )
+    assert (stack["StackStatus"], stack["StackStatusReason"]) == ("ROLLBACK_COMPLETE", reason)
+    found = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+    failed = [e for e in found if e["ResourceStatus"] == "CREATE_FAILED"]
+    assert [(e["LogicalResourceId"], e["ResourceType"]) for e in failed] == [
+        ("Graph", "AWS::AppSync::GraphQLApi")
+    ]
+    assert cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"] == []
+
+
+def test_a_false_condition_needs_no_support(artifacts: Cloud, stack_name: str) -> None:
+    template = sam_template().replace(
+        "Resources:\n",
+        "Conditions:\n  Never: !Equals [a, b]\nResources:\n  Graph:\n"
+        "    Type: AWS::AppSync::GraphQLApi\n    Condition: Never\n"
+        "    Properties: {Name: g, AuthenticationType: API_KEY}\n",
+        1,
+    )
+    deploy(artifacts, stack_name, template)
+    stack = wait_stack(artifacts.client("cloudformation"), stack_name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE"

@@ -48,6 +48,8 @@ from pclab.localcloud.moto._patching import (
     _install_lock,
     _installed,
 )
+from pclab.localcloud.moto.cloudformation_resources import supported_types as _supported_types
+from pclab.localcloud.moto.cloudformation_resources import types_markdown
 from pclab.localcloud.moto.cloudformation_stacks import _install_cloudformation
 from pclab.localcloud.moto.cloudwatch import MetricsSource, _install_cloudwatch
 from pclab.localcloud.moto.lambda_ import MotoFunctionDirectory, _install_lambda
@@ -68,6 +70,8 @@ __all__ = [
     "install",
     "moto_wsgi_app",
     "request_handler",
+    "supported_types",
+    "types_markdown",
 ]
 
 
@@ -130,6 +134,16 @@ def ensure_cloudformation() -> None:
         if not _installed.get("cloudformation"):
             _install_cloudformation()
             _installed["cloudformation"] = True
+
+
+def supported_types() -> list[str]:
+    """The CloudFormation resource types the local cloud creates (moto's and ours), sorted.
+
+    Any other type fails its stack with "not supported by the local cloud". Installs the
+    CloudFormation patches first: our models are part of the list.
+    """
+    ensure_cloudformation()
+    return _supported_types()
 
 
 def deactivate() -> None:

@@ -15,7 +15,9 @@ moto internals read, and why:
   ``output_map`` / ``region_name`` / ``_add_stack_event``: events and status as
   DescribeStackEvents and DescribeStacks show them;
 * ``Stack.resource_map`` with ``ResourceMap.delete``, ``_delete_resource``, ``_parsed_resources``
-  and ``_resource_json_map``: rollback, and the stack's PC resources.
+  and ``_resource_json_map``: rollback, and the stack's PC resources;
+* ``ResourceMap.lazy_condition_map``: a resource whose Condition is false is not created, so its
+  type need not be supported.
 
 Nothing is patched here. Imports: moto only inside functions (start-up cost).
 """
@@ -35,6 +37,7 @@ from pclab.localcloud.moto.cloudformation_resources import (
     ResourceFailed,
     _error_text,
     _validate_properties,
+    check_supported,
 )
 
 PC_READY_TIMEOUT_SECONDS = float(os.environ.get("PCLAB_PC_READY_TIMEOUT", "900"))
@@ -167,8 +170,9 @@ def _finish_when_provisioned(stack: Any, *, creating: bool) -> None:
 
 
 def _checked_resource_step(original: Callable[..., Any], verb: str) -> Callable[..., Any]:
-    """Wrap moto's create/update of one resource: schema check first, failures named, and the
-    resource's own events (moto records only the stack's), which `sam deploy` prints."""
+    """Wrap moto's create/update of one resource: a type the local cloud cannot create and the
+    schema check first, failures named, and the resource's own events (moto records only the
+    stack's), which `sam deploy` prints."""
 
     def step(
         logical_id: str,
@@ -178,6 +182,9 @@ def _checked_resource_step(original: Callable[..., Any], verb: str) -> Callable[
         region_name: str,
     ) -> Any:
         resource_type = str(resource_json.get("Type"))
+        condition = resource_json.get("Condition")
+        if not condition or resources_map.lazy_condition_map[condition]:
+            check_supported(logical_id, resource_type)
         _validate_properties(logical_id, resource_json)
         _resource_event(resources_map, logical_id, resource_type, f"{verb}_IN_PROGRESS", "")
         try:

@@ -14,7 +14,11 @@ moto internals read, and why:
 * ``moto.cloudformation.exceptions.UnformattedGetAttTemplateException``: what moto's ResourceMap
   turns into CloudFormation's Fn::GetAtt error;
 * what moto's ResourceMap asks of a resource: ``is_created()``, ``physical_resource_id``,
-  ``get_cfn_attribute(name)``.
+  ``get_cfn_attribute(name)``;
+* ``moto.cloudformation.parsing.get_model_map``: the types the local cloud can create
+  (:func:`supported_types`). moto itself logs a warning for any other type and leaves a hole in
+  the stack (no physical ID, nothing made, yet CREATE_COMPLETE); :func:`check_supported` fails
+  such a resource instead, as CloudFormation fails what it cannot create.
 
 Nothing is patched here. The schemas are cfn-lint's copy of AWS's (``cfnlint/data/schemas``).
 """
@@ -67,6 +71,48 @@ class ResourceFailed(Exception):
         self.logical_id = logical_id
         self.resource_type = resource_type
         self.reason = reason
+
+
+# Entries of moto's model map that are no resource type: the base of its custom resources ("?",
+# which needs moto's Docker-run Lambda to answer) and its own template for new models.
+_NOT_RESOURCE_TYPES = frozenset({"?", "AWS::SERVICE::RESOURCE"})
+
+
+def supported_types() -> list[str]:
+    """The resource types a stack on the local cloud can create, sorted: moto's and ours.
+
+    Read from moto's model map as CloudFormation uses it (our models installed in it), so the
+    documented list (docs/local-cloud.md, ``pclab local-cloud supported-types``) is the code's.
+    Custom resources (``Custom::*``, ``AWS::CloudFormation::CustomResource``) are not among them:
+    moto runs their function in Docker, which the local cloud does not use.
+    """
+    from moto.cloudformation import parsing
+
+    return sorted(set(parsing.get_model_map()) - _NOT_RESOURCE_TYPES)
+
+
+def types_markdown(types: list[str]) -> str:
+    """The list as docs/local-cloud.md shows it: one line per service, every type in full."""
+    services: dict[str, list[str]] = {}
+    for name in types:
+        services.setdefault(name.split("::")[1], []).append(name)
+    return "\n".join(
+        f"- {service}: " + ", ".join(f"`{name}`" for name in names)
+        for service, names in sorted(services.items())
+    )
+
+
+def check_supported(logical_id: str, resource_type: str) -> None:
+    """Fail a resource of a type the local cloud cannot create (moto would skip it silently)."""
+    from moto.cloudformation import parsing
+
+    if resource_type in _NOT_RESOURCE_TYPES or resource_type not in parsing.get_model_map():
+        raise ResourceFailed(
+            logical_id,
+            resource_type,
+            f"Resource {logical_id} of type {resource_type} is not supported by the local cloud "
+            "(the types it can create: `pclab local-cloud supported-types`, docs/local-cloud.md)",
+        )
 
 
 def _validate_properties(logical_id: str, resource_json: dict[str, Any]) -> None:

@@ -331,3 +331,6 @@ def _install_cloudformation() -> None:
     parsing.get_model_list.cache_clear()
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
+    # Fixed now, not at the first deploy: a moto module imported later (a service's first
+    # request) must not change the supported types behind the documented list.
+    parsing.get_model_map()

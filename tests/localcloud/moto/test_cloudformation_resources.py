@@ -10,6 +10,7 @@ from localcloud.moto.guard import assert_read_internal_exists
 READ_INTERNALS = [
     ("moto.cloudformation.exceptions", "UnformattedGetAttTemplateException"),
     ("moto.core.common_models", "CloudFormationModel"),
+    ("moto.cloudformation.parsing", "get_model_map"),
 ]
 
 
