@@ -30,6 +30,16 @@ from typing import Any, Protocol  # noqa: E402
 
 from aws_xray_sdk.core import xray_recorder  # noqa: E402
 
+# SnapStart's runtime hooks (AWS docs, "Lambda SnapStart runtime hooks for Python"): the
+# snapshot-restore-py package is part of Lambda's python3.12+ runtimes, not of python3.11 and
+# not of this function's requirements, so import it only when it is there. Without it a restored
+# environment is still recognised (AWS_LAMBDA_INITIALIZATION_TYPE, below), only later: at its
+# first invocation instead of at its restore.
+try:
+    from snapshot_restore_py import register_after_restore
+except ImportError:  # python3.11, or outside Lambda without the package
+    register_after_restore = None
+
 # Outside Lambda (a plain import, a local script) there is no trace context at all; the SDK's
 # default then logs an error for every subsegment. Ignoring is the useful default here: inside
 # Lambda the SDK uses its own Lambda context, which always has a segment (real or no-op) and
@@ -76,12 +86,28 @@ COLD_START_DELAY = _seconds_from_env("COLD_START_DELAY", "ColdStartDelaySeconds"
 FUNCTION_DURATION = _seconds_from_env("FUNCTION_DURATION", "FunctionDurationSeconds")
 
 # Lambda sets this for the environment's whole life: "on-demand", "provisioned-concurrency" or
-# "snap-start". Locally (no Lambda) it is absent.
+# "snap-start" (SnapStart runs this init once, when the version is published, and every new
+# environment resumes from its snapshot). Locally (no Lambda) it is absent.
 INITIALIZATION_TYPE = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "unknown")
+SNAP_START = INITIALIZATION_TYPE == "snap-start"
 
 # One id per execution environment (per import of this module). 12 hex digits (48 bits) keep the
 # per-item result short while making a collision among a few thousand environments negligible.
+# Under SnapStart this line ran once, in the snapshot: every restored environment would share the
+# id, so a restore makes a new one (AWS docs, "Handling uniqueness with Lambda SnapStart").
 ENVIRONMENT_ID = uuid.uuid4().hex[:12]
+_restored_at: float | None = None  # epoch seconds this environment resumed from the snapshot
+
+
+def _after_restore() -> None:
+    """Runs in each restored environment before its first invocation: make it unique again."""
+    global ENVIRONMENT_ID, _restored_at
+    ENVIRONMENT_ID = uuid.uuid4().hex[:12]
+    _restored_at = time.time()
+
+
+if register_after_restore is not None:
+    register_after_restore(_after_restore)
 
 # The stand-in for expensive initialisation.
 time.sleep(COLD_START_DELAY)
@@ -145,6 +171,9 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 
     _invocations += 1
     first_invocation = _invocations == 1
+    if first_invocation and SNAP_START and _restored_at is None:
+        _after_restore()  # no runtime hook ran (no snapshot-restore-py): restored all the same
+    restored = _restored_at is not None
 
     with xray_recorder.in_subsegment("work") as subsegment:
         # None only when there is no trace context at all (outside Lambda); inside Lambda an
@@ -152,6 +181,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         # Lambda segment is a read-only facade.
         if subsegment is not None:
             subsegment.put_annotation("cold_start", first_invocation)
+            subsegment.put_annotation("restored", restored)
         time.sleep(work_seconds)
 
     finished_at = time.time()
@@ -160,6 +190,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         "environmentId": ENVIRONMENT_ID,
         "firstInvocation": first_invocation,
         "initializationType": INITIALIZATION_TYPE,
+        "restored": restored,
+        "restoredAt": round(_restored_at, 3) if _restored_at is not None else None,
         "initStartedAt": round(_INIT_STARTED_AT, 3),
         "initEndedAt": round(_INIT_ENDED_AT, 3),
         "initDurationMs": round(INIT_DURATION_MS, 1),

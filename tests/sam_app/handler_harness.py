@@ -6,9 +6,11 @@ delays from the environment), so the tests run this file as a subprocess:
     python handler_harness.py '<json plan>'
 
 The plan is ``{"preload": [module, ...], "calls": [{"event": ..., "trace_header": ...,
-"remaining_ms": ...}, ...]}``; modules in ``preload`` are imported before the timed import. The
-harness prints one JSON line: ``{"import_seconds": ..., "results": [...]}``, where each result is
-either ``{"ok": <handler result>}`` or ``{"error": <exception class>, "message": ...}``. An import
+"remaining_ms": ...}, ...], "restore": bool}``; modules in ``preload`` are imported before the
+timed import; with ``restore`` the SnapStart after-restore hooks run after it; modules in
+``hide`` cannot be imported (a runtime without them). The harness prints one JSON line:
+``{"import_seconds": ..., "results": [...]}``, where each result is either
+``{"ok": <handler result>}`` or ``{"error": <exception class>, "message": ...}``. An import
 failure propagates (traceback on stderr, exit status 1), as it would fail Lambda's init.
 """
 
@@ -42,12 +44,20 @@ class FakeLambdaContext:
 
 def main(plan: dict[str, Any]) -> None:
     sys.path.insert(0, str(FUNCTIONS_DIR))
+    for module in plan.get("hide", []):
+        sys.modules[module] = None  # type: ignore[assignment]  # its import now fails
     for module in plan.get("preload", []):
         importlib.import_module(module)
     started = time.perf_counter()
     import concurrencytest
 
     import_seconds = time.perf_counter() - started
+    if plan.get("restore"):
+        # What the runtime does when it resumes an environment from a SnapStart snapshot.
+        from snapshot_restore_py import get_after_restore
+
+        for func, args, kwargs in get_after_restore():
+            func(*args, **kwargs)
     results: list[dict[str, Any]] = []
     for call in plan.get("calls", []):
         if call.get("trace_header"):

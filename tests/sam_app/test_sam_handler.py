@@ -22,6 +22,8 @@ def run_environment(
     *,
     tmp_path: Path,
     preload: tuple[str, ...] = (),
+    restore: bool = False,
+    hide: tuple[str, ...] = (),
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
     """Import the handler in a new process (one "execution environment") and make the calls."""
     base = {
@@ -30,7 +32,11 @@ def run_environment(
         if not k.startswith(("AWS_", "_X_AMZN", "LAMBDA_", "COLD_START", "FUNCTION_DURATION"))
     }
     proc = subprocess.run(
-        [sys.executable, str(HARNESS), json.dumps({"calls": calls, "preload": preload})],
+        [
+            sys.executable,
+            str(HARNESS),
+            json.dumps({"calls": calls, "preload": preload, "restore": restore, "hide": hide}),
+        ],
         env={**base, **env},
         cwd=tmp_path,
         capture_output=True,
@@ -105,6 +111,36 @@ def test_a_new_environment_gets_a_new_id_and_unknown_init_type_outside_lambda(
     assert a["environmentId"] != b["environmentId"]
     assert a["initializationType"] == "unknown"
     assert a["firstInvocation"] and b["firstInvocation"]
+
+
+def test_a_snapstart_restore_is_reported_with_its_own_id_by_the_hook_or_the_init_type(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "COLD_START_DELAY": "0",
+        "FUNCTION_DURATION": "0",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
+    }
+    calls = [{"event": {"item": {"id": 1}}}, {"event": {"item": {"id": 2}}}]
+    before = time.time()
+    hooked = ok_results(run_environment(env, calls, tmp_path=tmp_path, restore=True)[1])
+    # without snapshot-restore-py (python3.11) no hook runs: the first call notices the restore
+    blocked = ok_results(
+        run_environment(env, calls, tmp_path=tmp_path, hide=("snapshot_restore_py",))[1]
+    )
+    for first, second in (hooked, blocked):
+        assert first["initializationType"] == "snap-start"
+        assert first["restored"] and second["restored"]
+        assert before <= first["restoredAt"] <= first["startedAt"]
+        assert second["restoredAt"] == first["restoredAt"]  # once per environment
+        assert first["environmentId"] == second["environmentId"]
+    assert hooked[0]["environmentId"] != blocked[0]["environmentId"]
+    plain = ok_results(
+        run_environment(
+            {**env, "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}, calls[:1], tmp_path=tmp_path
+        )[1]
+    )
+    assert plain[0]["restored"] is False and plain[0]["restoredAt"] is None
 
 
 def test_an_items_duration_overrides_the_default(tmp_path: Path) -> None:

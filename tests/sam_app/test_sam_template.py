@@ -16,8 +16,17 @@ from .sam_offline import (
     translate,
 )
 
-FUNCTIONS = ("BaseConcurrencyTestFunction", "ProvisionedConcurrencyTestFunction")
-STATE_MACHINES = ("BaseConcurrencyTestStateMachine", "ProvisionedConcurrencyTestStateMachine")
+FUNCTIONS = (
+    "BaseConcurrencyTestFunction",
+    "ProvisionedConcurrencyTestFunction",
+    "SnapStartConcurrencyTestFunction",
+)
+STATE_MACHINES = (
+    "BaseConcurrencyTestStateMachine",
+    "ProvisionedConcurrencyTestStateMachine",
+    "SnapStartConcurrencyTestStateMachine",
+)
+SNAPSTART = ("SnapStartConcurrencyTestFunction", "SnapStartConcurrencyTestStateMachine")
 CONTRACT_DEFAULTS = {
     "ColdStartDelaySeconds": "5",
     "FunctionDurationSeconds": "3",
@@ -47,24 +56,32 @@ def logical_id(resources: dict[str, Any], pattern: str) -> str:
     return match
 
 
-def test_the_transform_yields_the_eleven_resources_of_the_original_sample(
+def test_the_transform_yields_the_original_samples_resources_and_the_snapstart_arm(
     resources: dict[str, Any],
 ) -> None:
-    # plus, with LoadMode DISTRIBUTED only, one IAM policy per state machine role
-    conditional = {
-        name: resource["Type"] for name, resource in resources.items() if "Condition" in resource
+    # With LoadMode DISTRIBUTED only, one IAM policy per state machine role; the SnapStart arm
+    # (function, version, alias, state machine and its role) only with SnapStartOn.
+    conditions = {name: resource.get("Condition") for name, resource in resources.items()}
+    policies = {f"{m}DistributedMapPolicy" for m in STATE_MACHINES}
+    assert {n for n, c in conditions.items() if c == "DistributedLoad"} == policies - {
+        "SnapStartConcurrencyTestStateMachineDistributedMapPolicy"
     }
-    assert conditional == {f"{m}DistributedMapPolicy": "AWS::IAM::Policy" for m in STATE_MACHINES}
-    types = {
-        name: resource["Type"] for name, resource in resources.items() if name not in conditional
+    assert conditions["SnapStartConcurrencyTestStateMachineDistributedMapPolicy"] == (
+        "SnapStartDistributed"
+    )
+    snap = {n for n, c in conditions.items() if c == "SnapStartOn"}
+    assert snap == {
+        "SnapStartConcurrencyTestFunction",
+        "SnapStartConcurrencyTestFunctionAliaslive",
+        logical_id(resources, r"SnapStartConcurrencyTestFunctionVersion[0-9a-f]{10}"),
+        "SnapStartConcurrencyTestStateMachine",
+        "SnapStartConcurrencyTestStateMachineRole",
     }
-    expected = {
-        "LambdaExecutionRole": "AWS::IAM::Role",
-        "BaseConcurrencyTestStateMachine": "AWS::StepFunctions::StateMachine",
-        "BaseConcurrencyTestStateMachineRole": "AWS::IAM::Role",
-        "ProvisionedConcurrencyTestStateMachine": "AWS::StepFunctions::StateMachine",
-        "ProvisionedConcurrencyTestStateMachineRole": "AWS::IAM::Role",
-    }
+    types = {name: resource["Type"] for name, resource in resources.items() if name not in policies}
+    expected = {"LambdaExecutionRole": "AWS::IAM::Role"}
+    for machine in STATE_MACHINES:
+        expected[machine] = "AWS::StepFunctions::StateMachine"
+        expected[f"{machine}Role"] = "AWS::IAM::Role"
     for function in FUNCTIONS:
         expected[function] = "AWS::Lambda::Function"
         expected[f"{function}Aliaslive"] = "AWS::Lambda::Alias"
@@ -72,6 +89,34 @@ def test_the_transform_yields_the_eleven_resources_of_the_original_sample(
             "AWS::Lambda::Version"
         )
     assert types == expected
+
+
+def test_only_the_snapstart_arm_has_snapstart_on_published_versions_and_no_pc(
+    resources: dict[str, Any],
+) -> None:
+    base, provisioned, snap = (resources[f]["Properties"] for f in FUNCTIONS)
+    assert snap["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert "SnapStart" not in base and "SnapStart" not in provisioned
+    assert "ReservedConcurrentExecutions" not in snap
+    alias = resources["SnapStartConcurrencyTestFunctionAliaslive"]["Properties"]
+    assert "ProvisionedConcurrencyConfig" not in alias  # Lambda refuses PC on a SnapStart version
+
+
+def test_the_snapstart_arm_is_on_for_python312_and_later_and_refused_on_python311() -> None:
+    template = load_template()
+    conditions = template["Conditions"]
+    assert conditions["SnapStartRuntime"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "PythonRuntime"}, "python3.11"]}]
+    }
+    assert template["Parameters"]["SnapStartArm"]["AllowedValues"] == ["auto", "on", "off"]
+    assert "python3.12" in template["Parameters"]["PythonRuntime"]["Description"]
+    (rule,) = template["Rules"].values()
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "SnapStartArm"}, "on"]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "PythonRuntime"}, "python3.11"]}]
+    }
+    assert "PythonRuntime=python3.12" in assertion["AssertDescription"]
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -98,7 +143,7 @@ def test_both_functions_are_traced_python_behind_a_live_alias(
 def test_only_the_base_function_has_reserved_and_only_the_other_alias_has_provisioned_concurrency(
     resources: dict[str, Any],
 ) -> None:
-    base, provisioned = (resources[f]["Properties"] for f in FUNCTIONS)
+    base, provisioned, _ = (resources[f]["Properties"] for f in FUNCTIONS)
     assert base["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
     assert "ReservedConcurrentExecutions" not in provisioned
     assert resources["ProvisionedConcurrencyTestFunctionAliaslive"]["Properties"][
@@ -163,11 +208,15 @@ def test_a_distributed_map_may_start_and_stop_only_its_own_state_machines_execut
     resources: dict[str, Any], machine: str
 ) -> None:
     template = load_template()
-    assert template["Conditions"] == {
-        "DistributedLoad": {"Fn::Equals": [{"Ref": "LoadMode"}, "DISTRIBUTED"]}
+    assert template["Conditions"]["DistributedLoad"] == {
+        "Fn::Equals": [{"Ref": "LoadMode"}, "DISTRIBUTED"]
+    }
+    assert template["Conditions"]["SnapStartDistributed"] == {
+        "Fn::And": [{"Condition": "SnapStartOn"}, {"Condition": "DistributedLoad"}]
     }
     policy = resources[f"{machine}DistributedMapPolicy"]
-    assert policy["Condition"] == "DistributedLoad"  # an inline Map needs none of it
+    # an inline Map needs none of it (and a left-out arm no policy)
+    assert policy["Condition"] in ("DistributedLoad", "SnapStartDistributed")
     properties = policy["Properties"]
     assert properties["Roles"] == [{"Ref": f"{machine}Role"}]
     execution = (
@@ -220,6 +269,14 @@ def test_outputs_name_the_state_machines_functions_and_alias_arns() -> None:
         "ProvisionedConcurrencyTestFunctionAliasArn": {
             "Ref": "ProvisionedConcurrencyTestFunctionAliaslive"
         },
+        "SnapStartConcurrencyTestStateMachineArn": {"Ref": "SnapStartConcurrencyTestStateMachine"},
+        "SnapStartConcurrencyTestFunctionName": {"Ref": "SnapStartConcurrencyTestFunction"},
+        "SnapStartConcurrencyTestFunctionAliasArn": {
+            "Ref": "SnapStartConcurrencyTestFunctionAliaslive"
+        },
+    }
+    assert {n for n, o in outputs.items() if o.get("Condition") == "SnapStartOn"} == {
+        n for n in outputs if n.startswith("SnapStart")
     }
 
 
@@ -392,14 +449,28 @@ def test_the_extreme_values_the_parameters_accept_pass_the_resource_schemas(edge
         mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
         translated = translate()
     translated.pop("Parameters")
-    # with the values written in, the one condition is a constant: apply it as CloudFormation does
-    assert translated.pop("Conditions") == {
-        "DistributedLoad": {"Fn::Equals": [{"Ref": "LoadMode"}, "DISTRIBUTED"]}
+    # with the values written in, the conditions are constants: apply them as CloudFormation does
+    # (SnapStartArm auto: the SnapStart arm only on python3.12 and later)
+    assert set(translated.pop("Conditions")) == {
+        "DistributedLoad",
+        "SnapStartRuntime",
+        "SnapStartOn",
+        "SnapStartDistributed",
     }
+    translated.pop("Rules", None)
     distributed = values["LoadMode"] == "DISTRIBUTED"
+    snap = values["PythonRuntime"] != "python3.11"
+    holds = {
+        "DistributedLoad": distributed,
+        "SnapStartOn": snap,
+        "SnapStartDistributed": snap and distributed,
+    }
     resources = translated["Resources"]
-    for name in [n for n, r in resources.items() if r.pop("Condition", None)]:
-        if not distributed:
+    for name in [n for n, r in resources.items() if "Condition" in r]:
+        if not holds[resources[name].pop("Condition")]:
             del resources[name]
+    for name in [n for n, o in translated["Outputs"].items() if "Condition" in o]:
+        if not holds[translated["Outputs"][name].pop("Condition")]:
+            del translated["Outputs"][name]
     document = json.dumps(_inline_parameters(translated, values))
     assert [m.message for m in lint(document, config=ManualArgs(regions=["us-east-1"]))] == []
