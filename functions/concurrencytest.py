@@ -36,7 +36,7 @@ from aws_xray_sdk.core import xray_recorder  # noqa: E402
 # environment is still recognised (AWS_LAMBDA_INITIALIZATION_TYPE, below), only later: at its
 # first invocation instead of at its restore.
 try:
-    from snapshot_restore_py import register_after_restore
+    from snapshot_restore_py import register_after_restore  # type: ignore[import-untyped]
 except ImportError:  # python3.11, or outside Lambda without the package
     register_after_restore = None
 
