@@ -10,14 +10,18 @@ imports the planner's own modules and Lambda's rules.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pclab.lambda_model.concurrency import FunctionLimits
 from pclab.plan import inputs, options
-from pclab.plan.arrivals import Arrivals, Distribution
+from pclab.plan.arrivals import Arrivals, Distribution, PlanInputError
 from pclab.plan.results import SimResult
 from pclab.plan.simulate import Setup, Workload, run_option
 
@@ -48,3 +52,51 @@ def replay(
     )
     setup = Setup(limits=FunctionLimits(reserved=reserved))
     return run_option(options.fixed(provisioned_concurrency), setup, workload)
+
+
+# report.json's run counts -> the simulator's (plan.json's level) names
+COUNTS = {
+    "invocations": "calls",
+    "served_by_pc": "served_by_pc",
+    "spillover": "spillover",
+    "cold_starts": "cold_starts",
+}
+
+
+def compare(run: dict[str, Any], simulated: SimResult) -> dict[str, tuple[int, int]]:
+    """plan.json's count names -> (measured in report.json's ``run``, simulated)."""
+    return {
+        ours: (int(run[theirs]), int(getattr(simulated, ours))) for theirs, ours in COUNTS.items()
+    }
+
+
+@dataclass(frozen=True)
+class RunArrivals:
+    """What one execution was given: when it started and each item's ``startAfterSeconds``."""
+
+    started_at: float  # epoch seconds (DescribeExecution's startDate)
+    offsets: dict[str, int]  # item id (as report.json writes it) -> seconds
+
+    def lateness(self, calls: Sequence[dict[str, object]]) -> list[float]:
+        """Seconds each report.json call started after its offset said (caller view)."""
+        late = []
+        for call in calls:
+            start, item = call.get("started_at"), call.get("item_id")
+            if isinstance(start, (int, float)) and str(item) in self.offsets:
+                late.append(float(start) - self.started_at - self.offsets[str(item)])
+        return late
+
+
+def run_arrivals(out_dir: Path, run: str) -> RunArrivals:
+    """Read ``raw/<run>/describe-execution.json`` that ``pclab run`` saved under ``out_dir``."""
+    path = out_dir / "raw" / run / "describe-execution.json"
+    try:
+        described = json.loads(path.read_text(encoding="utf-8"))
+        items = json.loads(described["input"])["items"]
+        started = datetime.fromisoformat(described["startDate"]).timestamp()
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise PlanInputError(
+            f"{path}: not a saved DescribeExecution with items ({error})"
+        ) from None
+    offsets = {str(i["id"]): int(i.get("startAfterSeconds", 0)) for i in items}
+    return RunArrivals(started, offsets)
