@@ -3,7 +3,8 @@
 Lambda bills requests, plus duration in GB-seconds: at the on-demand rate for calls served by
 on-demand environments (including provisioned-concurrency spillover), at the lower PC duration
 rate for calls served by provisioned environments, and the configured PC itself for as long as it
-is enabled (5-minute minimum), whether or not anything calls it.
+is enabled (5-minute minimum), whether or not anything calls it. A SnapStart run adds the
+snapshot's caching (3-hour minimum) and one restore charge per environment resumed from it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from pclab.analysis.model import THROTTLE_ERROR, CostBreakdown, Invocation
+from pclab.analysis.model import INIT_TYPE_SNAPSTART, THROTTLE_ERROR, CostBreakdown, Invocation
 
 # The rates live with Lambda's other rules (one copy for the analysis, the planner and the local
 # cloud); re-exported here ("X as X") for report.json, which reads them from this module.
@@ -20,7 +21,15 @@ from pclab.lambda_model.prices import PRICE_ON_DEMAND_GB_SECOND as PRICE_ON_DEMA
 from pclab.lambda_model.prices import PRICE_PC_DURATION_GB_SECOND as PRICE_PC_DURATION_GB_SECOND
 from pclab.lambda_model.prices import PRICE_PC_GB_SECOND as PRICE_PC_GB_SECOND
 from pclab.lambda_model.prices import PRICE_PER_REQUEST as PRICE_PER_REQUEST
+from pclab.lambda_model.prices import (
+    PRICE_SNAPSTART_CACHE_GB_SECOND as PRICE_SNAPSTART_CACHE_GB_SECOND,
+)
+from pclab.lambda_model.prices import PRICE_SNAPSTART_RESTORE_GB as PRICE_SNAPSTART_RESTORE_GB
+from pclab.lambda_model.prices import (
+    SNAPSTART_CACHE_MINIMUM_SECONDS as SNAPSTART_CACHE_MINIMUM_SECONDS,
+)
 from pclab.lambda_model.prices import pc_hourly_usd as pc_hourly_usd
+from pclab.lambda_model.prices import snapstart_cache_usd, snapstart_restore_usd
 
 
 def billed_ms(inv: Invocation) -> tuple[float, bool]:
@@ -48,17 +57,27 @@ def run_cost(
     memory_mb: int,
     provisioned_concurrency: int,
     pc_enabled_seconds: float,
+    snapstart_active_seconds: float = 0.0,
 ) -> CostBreakdown:
-    """The cost of one run's calls plus the configured PC over ``pc_enabled_seconds``."""
+    """The cost of one run's calls plus the configured PC over ``pc_enabled_seconds``.
+
+    A call of a ``snap-start`` environment the caller waited for is a restore; with any such call
+    (or ``snapstart_active_seconds`` given) the snapshot's caching over that time is added.
+    """
     gigabytes = memory_mb / 1024.0
     requests = 0
     on_demand_gb_s = 0.0
     pc_gb_s = 0.0
     estimated = False
+    restores = 0
+    snapstart = snapstart_active_seconds > 0
     for inv in invocations:
         if inv.error == THROTTLE_ERROR:
             continue  # a throttled request never ran and is not billed
         requests += 1
+        if inv.init_type == INIT_TYPE_SNAPSTART:
+            snapstart = True
+            restores += 1 if inv.cold else 0
         milliseconds, guessed = billed_ms(inv)
         estimated = estimated or guessed
         gb_seconds = milliseconds / 1000.0 * gigabytes
@@ -71,6 +90,10 @@ def run_cost(
     requests_usd = requests * PRICE_PER_REQUEST
     on_demand_usd = on_demand_gb_s * PRICE_ON_DEMAND_GB_SECOND
     pc_served_usd = pc_gb_s * PRICE_PC_DURATION_GB_SECOND
+    cache_usd = snapstart_cache_usd(memory_mb, snapstart_active_seconds) if snapstart else 0.0
+    if snapstart and not cache_usd:  # a run without its own span: the minimum is what is billed
+        cache_usd = snapstart_cache_usd(memory_mb, SNAPSTART_CACHE_MINIMUM_SECONDS)
+    restore_usd = snapstart_restore_usd(memory_mb, restores)
     return CostBreakdown(
         requests_usd=requests_usd,
         on_demand_gb_seconds=on_demand_gb_s,
@@ -80,6 +103,14 @@ def run_cost(
         pc_enabled_seconds=enabled,
         pc_allocation_usd=pc_allocation,
         pc_hourly_usd=pc_hourly_usd(provisioned_concurrency, memory_mb),
-        total_usd=requests_usd + on_demand_usd + pc_served_usd + pc_allocation,
+        total_usd=requests_usd
+        + on_demand_usd
+        + pc_served_usd
+        + pc_allocation
+        + cache_usd
+        + restore_usd,
         billed_estimated=estimated,
+        snapstart_cache_usd=cache_usd,
+        snapstart_restore_usd=restore_usd,
+        snapstart_restores=restores,
     )

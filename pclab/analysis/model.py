@@ -283,6 +283,10 @@ class CostBreakdown:
     pc_hourly_usd: float  # what the configured PC costs per hour while it stays enabled
     total_usd: float
     billed_estimated: bool  # True when billed duration was derived, not read from REPORT lines
+    # SnapStart (Python): the snapshot's caching over the run (3-hour minimum) and its restores
+    snapstart_cache_usd: float = 0.0
+    snapstart_restore_usd: float = 0.0
+    snapstart_restores: int = 0  # environments resumed from the snapshot that a caller waited for
 
 
 @dataclass(frozen=True, slots=True)

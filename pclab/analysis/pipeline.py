@@ -13,6 +13,7 @@ from dataclasses import replace
 from pclab.analysis.cost import run_cost
 from pclab.analysis.join import classify, join_invocations
 from pclab.analysis.model import (
+    INIT_TYPE_SNAPSTART,
     Analysis,
     Invocation,
     RunConfig,
@@ -242,11 +243,18 @@ def summarise(name: str, calls: Sequence[Invocation], config: RunConfig) -> RunS
             "PC cost counts only the run's own time (5-minute minimum); "
             "PC stays billed for as long as it is configured"
         )
+    snapstart = any(inv.init_type == INIT_TYPE_SNAPSTART for inv in calls)
+    if snapstart:
+        notes.append(
+            "SnapStart caching counts the 3-hour minimum; it stays billed for as long as the "
+            "version is active"
+        )
     cost = run_cost(
         calls,
         memory_mb=memory,
         provisioned_concurrency=pc_units,
         pc_enabled_seconds=enabled or 0.0,
+        snapstart_active_seconds=(span or 0.0) if snapstart else 0.0,
     )
     if cost.billed_estimated:
         notes.append("billed duration estimated from handler times where REPORT lines were missing")

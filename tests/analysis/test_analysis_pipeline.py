@@ -257,6 +257,47 @@ def test_cost_at_published_prices() -> None:
     )
 
 
+def test_a_snapstart_run_pays_the_snapshot_cache_and_one_restore_per_environment() -> None:
+    """Python SnapStart prices (us-east-1): cache per GB-second (3 h minimum), restore per GB."""
+    restored = Invocation(
+        billed_duration_ms=3120, cold=True, init_type="snap-start", init_duration_ms=310.0
+    )
+    warm = Invocation(billed_duration_ms=3001, cold=False, init_type="snap-start")
+    cost = run_cost(
+        [restored, restored, warm],
+        memory_mb=2048,
+        provisioned_concurrency=0,
+        pc_enabled_seconds=0,
+        snapstart_active_seconds=60,
+    )
+    assert cost.snapstart_restores == 2
+    assert cost.snapstart_restore_usd == pytest.approx(2 * 2 * 0.0001397998)
+    assert cost.snapstart_cache_usd == pytest.approx(2 * 3 * 3600 * 0.0000015046)  # the minimum
+    assert cost.pc_allocation_usd == 0
+    assert cost.total_usd == pytest.approx(
+        cost.requests_usd
+        + cost.on_demand_usd
+        + cost.snapstart_cache_usd
+        + cost.snapstart_restore_usd
+    )
+    long = run_cost(
+        [warm],
+        memory_mb=1024,
+        provisioned_concurrency=0,
+        pc_enabled_seconds=0,
+        snapstart_active_seconds=4 * 3600,
+    )
+    assert long.snapstart_cache_usd == pytest.approx(4 * 3600 * 0.0000015046)
+    assert long.snapstart_restore_usd == 0
+    plain = run_cost(
+        [Invocation(billed_duration_ms=5, cold=True, init_type="on-demand")],
+        memory_mb=1024,
+        provisioned_concurrency=0,
+        pc_enabled_seconds=0,
+    )
+    assert plain.snapstart_cache_usd == plain.snapstart_restore_usd == 0
+
+
 def test_history_of_a_caught_throttle_joins_the_output_error() -> None:
     """An item throttled on every attempt: no request id anywhere, joined by item id."""
     events = [
