@@ -59,6 +59,15 @@ def _add_analyze(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
             option, dest=dest, action="append", type=Path, default=[], metavar="FILE", help=what
         )
     analyze.add_argument(
+        "--metrics",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="`aws cloudwatch get-metric-data` output (raw/<state machine>/metric-data.json): "
+        "CloudWatch's counts, compared with the run's own",
+    )
+    analyze.add_argument(
         "--provisioned-concurrency",
         action="append",
         default=[],
@@ -91,7 +100,10 @@ def _analyze(args: argparse.Namespace) -> int:
         raise UserError(f"--memory-mb {args.memory_mb}: Lambda memory is 128 to 10240 MB")
     try:
         analysis = analyze_files(
-            files, provisioned_concurrency=args.provisioned_concurrency, memory_mb=args.memory_mb
+            files,
+            provisioned_concurrency=args.provisioned_concurrency,
+            memory_mb=args.memory_mb,
+            metrics=args.metrics,
         )
     except InputFileError as error:
         raise UserError(str(error)) from None
@@ -266,7 +278,8 @@ def _add_experiment_options(parser: argparse.ArgumentParser, *, default_out: str
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="longest wait for X-Ray traces and log lines to arrive (default 60)",
+        help="longest wait for X-Ray traces, log lines and CloudWatch metrics to arrive "
+        "(default 60)",
     )
     parser.add_argument(
         "--endpoint-timeout",

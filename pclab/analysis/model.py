@@ -335,6 +335,28 @@ class Incomplete:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsView:
+    """One run's function as CloudWatch's AWS/Lambda metrics counted it over the run's minutes.
+
+    A fifth source, but not per call: sums (Maximum for the peak) over whole minutes, so it is
+    compared with the run's totals (:mod:`pclab.analysis.metrics_check`), not joined. ``None``:
+    not asked (no qualifier: no PC metrics) or no datapoint; ``provided=False``: not read.
+    """
+
+    function_name: str | None
+    qualifier: str | None = None  # the alias/version of the PC metrics (Resource name:qualifier)
+    run: str | None = None  # the run (state machine) it was read for, when the reader knew
+    provided: bool = True
+    invocations: int | None = None  # Invocations, Sum (throttled requests excluded)
+    throttles: int | None = None  # Throttles, Sum
+    spillover: int | None = None  # ProvisionedConcurrencySpilloverInvocations, Sum
+    served_by_pc: int | None = None  # ProvisionedConcurrencyInvocations, Sum
+    peak_concurrent_executions: int | None = None  # ConcurrentExecutions, Maximum of the minutes
+    note: str | None = None  # why it is missing or partial
+    origin: str | None = None  # file name or API call, for messages
+
+
+@dataclass(frozen=True, slots=True)
 class Analysis:
     """Everything the report renders."""
 
@@ -344,6 +366,9 @@ class Analysis:
     coverage: dict[str, tuple[SourceCoverage, ...]]  # run name -> per source
     notes: tuple[str, ...] = ()
     incomplete: Incomplete | None = None  # set by the runner when it stopped before the end
+    # run name -> CloudWatch's view of it; empty when no metrics were read (pclab analyze without
+    # --metrics), a MetricsView(provided=False) when they were asked for and did not come
+    metrics: dict[str, MetricsView] = field(default_factory=dict)
 
     def run_invocations(self, run: str) -> list[Invocation]:
         """The calls of one run, in start order."""

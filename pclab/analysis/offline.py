@@ -9,19 +9,23 @@ Typical inputs::
     aws stepfunctions describe-execution --execution-arn ARN > execution.json
     aws xray batch-get-traces --trace-ids 1-... > traces.json
     aws logs filter-log-events --log-group-name /aws/lambda/FN > logs.json   (or plain text)
+    aws cloudwatch get-metric-data --cli-input-json file://raw/SM/metric-data-request.json \
+        > metric-data.json                           (--metrics: CloudWatch's counts, compared)
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pclab.analysis.metrics_check import with_metrics
 from pclab.analysis.model import (
     Analysis,
     Invocation,
+    MetricsView,
     RunConfig,
     Source,
     SourceBatch,
@@ -32,6 +36,7 @@ from pclab.analysis.pipeline import analyze
 from pclab.analysis.sources.execution_history import parse_execution_history
 from pclab.analysis.sources.execution_output import parse_execution_output
 from pclab.analysis.sources.logs import parse_logs
+from pclab.analysis.sources.metrics import parse_metric_data
 from pclab.analysis.sources.xray import parse_traces
 
 
@@ -148,16 +153,36 @@ def parse_pc_options(values: Sequence[str]) -> dict[str, int]:
     return result
 
 
+def load_metrics(path: Path) -> list[MetricsView]:
+    """CloudWatch's views from a saved GetMetricData reply (``--metrics``)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputFileError(f"--metrics {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputFileError(f"--metrics {path}: cannot read it ({error})") from None
+    except ValueError as error:
+        raise InputFileError(f"--metrics {path}: not JSON ({error})") from None
+    try:
+        views = parse_metric_data(document)
+    except SourceFormatError as error:
+        raise InputFileError(f"--metrics {path}: {error}") from None
+    return [replace(view, origin=str(path)) for view in views]
+
+
 def analyze_files(
     files: Mapping[Source, Sequence[Path]],
     *,
     provisioned_concurrency: Sequence[str] = (),
     memory_mb: int | None = None,
+    metrics: Sequence[Path] = (),
 ) -> Analysis:
     """Load the files and analyse them; ``provisioned_concurrency`` holds ``NAME=N`` options
-    (NAME: a state machine or function name found in the files)."""
+    (NAME: a state machine or function name found in the files); ``metrics`` are GetMetricData
+    replies, compared with the runs they count."""
     pc = parse_pc_options(provisioned_concurrency)
     batches = load_batches(files)
+    views = [view for path in metrics for view in load_metrics(path)]
     configs = [RunConfig(name=name, provisioned_concurrency=n) for name, n in pc.items()]
     analysis = analyze(batches, configs, default_memory_mb=memory_mb)
     for name in pc:
@@ -173,4 +198,4 @@ def analyze_files(
                 f"--provisioned-concurrency {name}=...: no run or function of that name in the "
                 f"files (found: {found or 'none'})"
             )
-    return analysis
+    return with_metrics(analysis, views) if views else analysis

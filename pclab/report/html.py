@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pclab.analysis.model import Analysis
-from pclab.report.table import all_notes, headline, summary_rows
+from pclab.report.table import all_notes, headline, subject, summary_rows
 
 MAX_DISAGREEMENT_ROWS = 200
 
@@ -109,9 +109,8 @@ def render_html(
             "<th>what the sources said</th></tr></thead><tbody>"
         )
         for d in shown:
-            who = d.request_id or f"item {d.item_id}"
             parts.append(
-                f"<tr><td>{esc(d.run)}</td><td>{esc(who)}</td><td>{esc(d.topic)}</td>"
+                f"<tr><td>{esc(d.run)}</td><td>{esc(subject(d))}</td><td>{esc(d.topic)}</td>"
                 f"<td>{esc(d.message)}</td></tr>"
             )
         parts.append("</tbody></table>")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pclab.analysis import cost as prices
-from pclab.analysis.model import Analysis, Invocation, LatencyStats, RunSummary
+from pclab.analysis.model import Analysis, Invocation, LatencyStats, MetricsView, RunSummary
 from pclab.analysis.perf import without_gc
 
 SCHEMA = "pclab.report/1"
@@ -29,6 +29,21 @@ def _latency(stats: LatencyStats) -> dict[str, Any]:
         "p99": stats.p99,
         "max": stats.max,
         "mean": stats.mean,
+    }
+
+
+def _metrics(view: MetricsView | None) -> dict[str, Any] | None:
+    if view is None:
+        return None
+    return {
+        "provided": view.provided,
+        "invocations": view.invocations,
+        "throttles": view.throttles,
+        "spillover": view.spillover,
+        "served_by_pc": view.served_by_pc,
+        "peak_concurrent_executions": view.peak_concurrent_executions,
+        "note": view.note,
+        "origin": view.origin,
     }
 
 
@@ -86,6 +101,7 @@ def _run(summary: RunSummary, analysis: Analysis) -> dict[str, Any]:
             }
             for c in analysis.coverage.get(summary.name, ())
         ],
+        "metrics": _metrics(analysis.metrics.get(summary.name)),
         "notes": list(summary.notes),
     }
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from pclab.analysis.model import Analysis, LatencyStats, RunSummary, Source
+from pclab.analysis.model import Analysis, Disagreement, LatencyStats, RunSummary, Source
 
 _SHORT_SOURCE = {
     Source.EXECUTION_OUTPUT: "output",
@@ -56,6 +56,28 @@ def _coverage(analysis: Analysis, run: RunSummary) -> str:
             f"{name} {coverage.seen}/{coverage.total}" if coverage.provided else f"{name} —"
         )
     return ", ".join(parts)
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
+def _cloudwatch(analysis: Analysis, run: RunSummary) -> str:
+    """CloudWatch's throttles / spillover / peak ConcurrentExecutions for the run."""
+    view = analysis.metrics.get(run.name)
+    if view is None:
+        return "—"
+    if not view.provided:
+        return "not available (see notes)"
+    spillover = _count(view.spillover) if view.spillover or run.provisioned_concurrency else "—"
+    return f"{_count(view.throttles)} / {spillover} / {_count(view.peak_concurrent_executions)}"
+
+
+def subject(disagreement: Disagreement) -> str:
+    """What a disagreement is about: a call (request or item) or, for metrics, the whole run."""
+    if disagreement.request_id:
+        return disagreement.request_id
+    return "run" if disagreement.item_id is None else f"item {disagreement.item_id}"
 
 
 def summary_rows(analysis: Analysis) -> list[tuple[str, list[str]]]:
@@ -104,6 +126,8 @@ def summary_rows(analysis: Analysis) -> list[tuple[str, list[str]]]:
             for r in runs
         ],
     )
+    if analysis.metrics:
+        row("CloudWatch: throttles / spillover / peak", [_cloudwatch(analysis, r) for r in runs])
     row("Makespan (first start to last end)", [seconds(r.makespan_s, 1) for r in runs])
     row(
         "Billed GB-s on-demand / PC-served",
@@ -178,8 +202,7 @@ def render_table(analysis: Analysis, console: Console) -> None:
     if disagreements:
         console.print(f"[magenta]{len(disagreements)} disagreement(s) between sources[/magenta]:")
         for d in disagreements[:MAX_DISAGREEMENTS_SHOWN]:
-            who = d.request_id or f"item {d.item_id}"
-            console.print(f"  {d.run} {who}: {d.message}", highlight=False)
+            console.print(f"  {d.run} {subject(d)}: {d.message}", highlight=False)
         if len(disagreements) > MAX_DISAGREEMENTS_SHOWN:
             console.print(
                 f"  ... and {len(disagreements) - MAX_DISAGREEMENTS_SHOWN} more in report.json"
