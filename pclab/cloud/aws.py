@@ -20,6 +20,7 @@ from pclab.cloud.errors import NO_CREDENTIALS, RunnerError, describe_aws_error
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_s3 import S3Client
@@ -41,6 +42,7 @@ class Clients:
     logs: CloudWatchLogsClient
     lambda_: LambdaClient
     s3: S3Client
+    cloudwatch: CloudWatchClient
     watch: EndpointWatch | None = None  # None: no bound (clients built elsewhere)
 
 
@@ -92,6 +94,9 @@ def make_clients(
         logs=session.client("logs", region_name=region_name, endpoint_url=url, config=config),
         lambda_=session.client("lambda", region_name=region_name, endpoint_url=url, config=config),
         s3=session.client("s3", region_name=region_name, endpoint_url=url, config=config),
+        cloudwatch=session.client(
+            "cloudwatch", region_name=region_name, endpoint_url=url, config=config
+        ),
         watch=watch,
     )
     for client in (
@@ -101,6 +106,7 @@ def make_clients(
         clients.logs,
         clients.lambda_,
         clients.s3,
+        clients.cloudwatch,
     ):
         watch.install(client)
     return clients

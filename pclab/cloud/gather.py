@@ -16,15 +16,15 @@ from functools import partial
 from typing import Any, TypeVar
 
 from rich.console import Console
-from rich.progress import TaskID
+from rich.progress import Progress, TaskID
 
-from pclab.analysis.model import Source, SourceBatch
-from pclab.cloud import collect
+from pclab.analysis.model import MetricsView, Source, SourceBatch
+from pclab.cloud import collect, collect_metrics
 from pclab.cloud.aws import Clients
 from pclab.cloud.endpoint import EndpointLost
 from pclab.cloud.executions import Execution
 from pclab.cloud.progress import progress_bar, spinner
-from pclab.cloud.stack import FunctionFacts
+from pclab.cloud.stack import FunctionFacts, Target
 
 T = TypeVar("T")
 NOT_READ = "not read: the endpoint stopped answering (see the report's `incomplete`)"
@@ -36,6 +36,7 @@ class Gathered:
     raw: dict[str, Any] = field(default_factory=dict)  # relative file name -> document
     lost: str | None = None  # why the endpoint was given up, if it was
     missing: list[str] = field(default_factory=list)  # "<source> <run or function>" not read
+    metrics: list[MetricsView] = field(default_factory=list)  # CloudWatch's view, per target
 
     def keep(self, collected: collect.Collected) -> None:
         self.batches.append(collected.batch)
@@ -139,4 +140,54 @@ def gather(
                         ),
                     )
                 )
+        for target in {execution.target.label: execution.target for execution in runs}.values():
+            calls = len(request_ids.get(target.label, ()))
+            _metrics(found, clients, target, window, calls, policy, progress)
     return found
+
+
+def _metrics(
+    found: Gathered,
+    clients: Clients,
+    target: Target,
+    window: tuple[float, float],
+    calls: int,
+    policy: collect.PollPolicy,
+    progress: Progress,
+) -> None:
+    """The fifth source of one target, under its own spinner: invocations counted so far."""
+    name = target.function_name
+    with spinner(progress, f"CloudWatch metrics {name}") as task:
+
+        def counted(count: int) -> None:
+            goal = f" of {calls}" if calls else ""
+            progress.update(
+                task, description=f"CloudWatch metrics {name}: {count}{goal} invocations"
+            )
+
+        def absent() -> collect_metrics.MetricsCollected:
+            view = MetricsView(
+                name,
+                target.qualifier,
+                target.state_machine_name,
+                provided=False,
+                note=NOT_READ,
+                origin=f"GetMetricData AWS/Lambda {name}",
+            )
+            return collect_metrics.MetricsCollected(view, {})
+
+        collected = found.step(
+            [f"metrics {name}"],
+            partial(
+                collect_metrics.metrics,
+                clients,
+                target,
+                window,
+                calls or None,
+                policy,
+                on_poll=counted,
+            ),
+            absent,
+        )
+    found.metrics.append(collected.view)
+    found.raw.update(collected.raw)

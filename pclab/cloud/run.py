@@ -1,4 +1,4 @@
-"""``pclab run``: stack outputs -> executions (with progress) -> the four sources -> the analysis.
+"""``pclab run``: stack outputs -> executions (with progress) -> the five sources -> the analysis.
 
 The order of the original sample: the reserved state machine first, then the provisioned one
 (``together=True`` starts both at once). Whatever happens after the first execution starts, the
@@ -24,9 +24,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import TaskID
 
+from pclab.analysis.metrics_check import with_metrics
 from pclab.analysis.model import Analysis, Incomplete, RunConfig
 from pclab.analysis.pipeline import analyze
-from pclab.cloud import collect, executions
+from pclab.cloud import collect, collect_metrics, executions
 from pclab.cloud.aws import Clients, make_clients
 from pclab.cloud.endpoint import DEFAULT_TIMEOUT_SECONDS, EndpointLost
 from pclab.cloud.errors import RunnerError
@@ -141,7 +142,7 @@ def run(options: RunOptions, console: Console, clients: Clients | None = None) -
     result.raw_files.extend(write_raw(options.out_dir, found.raw))
     step = time.monotonic()
     configs = run_configs(stack, facts, options.run_input, result.executions)
-    analysis = analyze(found.batches, configs)
+    analysis = with_metrics(analyze(found.batches, configs), found.metrics)
     incomplete = _incomplete(result, stack, found.missing)
     if incomplete is not None:
         analysis = replace(analysis, incomplete=incomplete)
@@ -255,8 +256,15 @@ def run_configs(
     return configs
 
 
-# The documents collect.py saves under raw/<state machine or function>/.
-RAW_NAMES = ("describe-execution.json", "history.json", "traces.json", "report-lines.json")
+# The documents collect.py and collect_metrics.py save under raw/<state machine or function>/.
+RAW_NAMES = (
+    "describe-execution.json",
+    "history.json",
+    "traces.json",
+    "report-lines.json",
+    collect_metrics.REQUEST_FILE,
+    collect_metrics.REPLY_FILE,
+)
 
 
 def write_raw(out_dir: Path, raw: dict[str, Any]) -> list[Path]:

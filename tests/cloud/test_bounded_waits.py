@@ -178,6 +178,7 @@ def test_run_gives_up_a_dead_endpoint_saves_what_it_has_and_says_so(
         "execution-history BoundBase",
         "xray BoundBase",
         "logs base-fn",
+        "metrics base-fn",
     ]
     # what was collected is there: the last DescribeExecution reply of the running execution
     described = json.loads((out / "raw/BoundBase/describe-execution.json").read_text())

@@ -71,6 +71,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     assert "Cold starts" in done.stdout  # the table was printed
     report = json.loads((out / "report.json").read_text())
     reserved, provisioned = report["runs"]
+    # CloudWatch (the fifth source) counts what the other four did: nothing to disagree about
+    assert [d for d in report["disagreements"] if d["topic"].startswith("metrics")] == []
     return out, reserved, provisioned
 
 
@@ -99,6 +101,15 @@ def test_demo_tells_the_samples_story_at_small_scale(
     assert provisioned["served_by_pc"] == ITEMS
     assert provisioned["spillover"] == 0
     assert provisioned["provisioned_concurrency"] == WAVE
+    # the local cloud's AWS/Lambda metrics say the same, read back through GetMetricData
+    for run in (reserved, provisioned):
+        metrics = run["metrics"]
+        assert metrics["provided"], metrics["note"]
+        assert metrics["invocations"] == ITEMS
+        assert metrics["throttles"] == run["throttles"] == 0
+        assert metrics["peak_concurrent_executions"] == run["concurrency"]["peak"] == WAVE
+    assert provisioned["metrics"]["spillover"] == provisioned["spillover"]
+    assert provisioned["metrics"]["served_by_pc"] == provisioned["served_by_pc"]
 
     # a cold call costs at least init + work, and at least an init more than a warm call
     cold = latency(reserved, "caller_cold")
@@ -119,6 +130,8 @@ def test_demo_tells_the_samples_story_at_small_scale(
             "describe-execution.json",
             "history.json",
             "traces.json",
+            "metric-data-request.json",
+            "metric-data.json",
         }
         assert (out / "raw" / run["function_name"] / "report-lines.json").is_file()
     assert (out / "report.html").is_file()
@@ -137,6 +150,7 @@ def test_pclab_analyze_reaches_the_same_verdicts_from_the_saved_documents(
         command += ["--execution-history", str(folder / "history.json")]
         command += ["--xray", str(folder / "traces.json")]
         command += ["--logs", str(out / "raw" / run["function_name"] / "report-lines.json")]
+        command += ["--metrics", str(folder / "metric-data.json")]
     command += ["--provisioned-concurrency", f"{provisioned['name']}={WAVE}"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
@@ -144,6 +158,7 @@ def test_pclab_analyze_reaches_the_same_verdicts_from_the_saved_documents(
     for run in (reserved, provisioned):
         for key in ("invocations", "cold_starts", "served_by_pc", "spillover", "environments"):
             assert again[run["name"]][key] == run[key], key
+        assert again[run["name"]]["metrics"]["spillover"] == run["metrics"]["spillover"]
 
 
 def latency(run: dict[str, Any], kind: str) -> dict[str, Any]:
