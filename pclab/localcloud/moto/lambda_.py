@@ -14,7 +14,15 @@ moto internals patched, and why (moto has no provisioned concurrency, so nothing
 release a pool or a reservation):
 
 * ``LambdaBackend.delete_function`` / ``delete_alias`` / ``update_alias`` tell the control plane,
-  so provisioned pools and reservations go with what they belong to.
+  so provisioned pools and reservations go with what they belong to;
+* ``LambdaResponse.delete_alias`` / ``get_alias`` / ``update_alias`` answer with Lambda's status
+  codes (moto 5.2.5 answers all three 201): DeleteAlias 204 with an empty body, GetAlias and
+  UpdateAlias 200, as the Lambda API reference and botocore's service model
+  (``http.responseCode``) give them and AWS's recorded DeleteAlias shows
+  (``/work/shared/aws-recorded``). moto takes the status from the ``status`` header of the tuple
+  a response method returns, so both are set. CreateAlias (201) and PublishVersion (201) are
+  right in moto; the provisioned-concurrency routes are answered by
+  :mod:`pclab.localcloud.lambda_api`, not moto.
 
 Imports: moto only inside functions (importing it costs start-up time); the control plane through
 :mod:`._patching`.
@@ -133,3 +141,24 @@ def _install_lambda() -> None:
         return alias
 
     _patch(LambdaBackend, "update_alias", update_alias)
+    _install_alias_status_codes()
+
+
+# Lambda's success status per alias operation (API reference; botocore's ``http.responseCode``)
+ALIAS_STATUS = {"delete_alias": 204, "get_alias": 200, "update_alias": 200}
+
+
+def _install_alias_status_codes() -> None:
+    """moto answers DeleteAlias, GetAlias and UpdateAlias 201: answer Lambda's codes instead."""
+    from moto.awslambda.responses import LambdaResponse
+
+    for method, status in ALIAS_STATUS.items():
+        original = getattr(LambdaResponse, method)
+
+        def answer(self: Any, _original: Any = original, _status: int = status) -> Any:
+            _, headers, body = _original(self)
+            # moto reads the status from the headers; a 204 carries no body
+            return _status, {**headers, "status": _status}, "" if _status == 204 else body
+
+        answer.__doc__ = f"moto's {method}, answered {status} as Lambda does."
+        _patch(LambdaResponse, method, answer)

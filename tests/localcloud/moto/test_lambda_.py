@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from localcloud.cloud_helpers import ACCOUNT, REGION, Cloud, make_function
@@ -12,11 +14,16 @@ from localcloud.moto.guard import (
 )
 from pclab.localcloud import moto as moto_ext
 
+LAMBDA_RESPONSE = "moto.awslambda.responses.LambdaResponse"
+
 # (owner, attribute) -> leading parameters of moto's original
 PATCHED_SIGNATURES: dict[tuple[str, str], list[str]] = {
     (LAMBDA_BACKEND, "delete_function"): ["self", "function_name", "qualifier"],
     (LAMBDA_BACKEND, "delete_alias"): ["self", "name", "function_name"],
     (LAMBDA_BACKEND, "update_alias"): ["self", "name", "function_name", "function_version"],
+    (LAMBDA_RESPONSE, "delete_alias"): ["self"],
+    (LAMBDA_RESPONSE, "get_alias"): ["self"],
+    (LAMBDA_RESPONSE, "update_alias"): ["self"],
 }
 
 # (module, dotted attribute) read without replacing
@@ -48,3 +55,57 @@ def test_function_records_have_the_fields_we_read(cloud: Cloud) -> None:
     assert len(latest.code_sha256) > 20
     assert directory.aliases(REGION, fn.name) == {"live": fn.version}
     assert fn.name in directory.function_names(REGION)
+
+
+def test_alias_version_and_pc_calls_answer_lambdas_status_codes(cloud: Cloud) -> None:
+    """What AWS answers (API reference, recorded responses): moto's 201s for aliases are gone."""
+    fn = make_function(cloud, alias=False)
+    lam = cloud.client("lambda")
+    bodies: dict[str, bytes] = {}
+
+    def keep_body(response_dict: dict[str, Any], operation_model: Any, **_: Any) -> None:
+        bodies[operation_model.name] = response_dict["body"]
+
+    lam.meta.events.register("before-parse.lambda.*", keep_body)
+
+    def status(response: dict[str, Any]) -> int:
+        return int(response["ResponseMetadata"]["HTTPStatusCode"])
+
+    answered = {
+        "PublishVersion": status(lam.publish_version(FunctionName=fn.name)),
+        "CreateAlias": status(
+            lam.create_alias(FunctionName=fn.name, Name="live", FunctionVersion=fn.version)
+        ),
+        "GetAlias": status(lam.get_alias(FunctionName=fn.name, Name="live")),
+        "UpdateAlias": status(
+            lam.update_alias(FunctionName=fn.name, Name="live", Description="moved")
+        ),
+        "PutProvisionedConcurrencyConfig": status(
+            lam.put_provisioned_concurrency_config(
+                FunctionName=fn.name, Qualifier="live", ProvisionedConcurrentExecutions=1
+            )
+        ),
+        "GetProvisionedConcurrencyConfig": status(
+            lam.get_provisioned_concurrency_config(FunctionName=fn.name, Qualifier="live")
+        ),
+        "DeleteProvisionedConcurrencyConfig": status(
+            lam.delete_provisioned_concurrency_config(FunctionName=fn.name, Qualifier="live")
+        ),
+        "DeleteAlias": status(lam.delete_alias(FunctionName=fn.name, Name="live")),
+    }
+    assert answered == {
+        "PublishVersion": 201,
+        "CreateAlias": 201,
+        "GetAlias": 200,
+        "UpdateAlias": 200,
+        "PutProvisionedConcurrencyConfig": 202,
+        "GetProvisionedConcurrencyConfig": 200,
+        "DeleteProvisionedConcurrencyConfig": 204,
+        "DeleteAlias": 204,
+    }
+    assert bodies["DeleteAlias"] == b""
+    assert (
+        bodies["UpdateAlias"].startswith(b"{")
+        and b'"Description": "moved"' in bodies["UpdateAlias"]
+    )
+    assert moto_ext.MotoFunctionDirectory(ACCOUNT).aliases(REGION, fn.name) == {}
