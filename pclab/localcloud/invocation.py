@@ -56,6 +56,9 @@ class FunctionSpec:
     tracing_active: bool = False  # TracingConfig Mode Active
     region: str = "us-east-1"
     account_id: str = "123456789012"
+    # What Lambda adds for the function's AWS SDK: the execution role's session credentials, and on
+    # the local cloud AWS_ENDPOINT_URL (its services). Empty: dummy credentials, no endpoint.
+    service_environment: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

@@ -147,8 +147,9 @@ class LocalCloud:
 
         moto_ext.configure_moto()
         sink = moto_ext.MotoTelemetrySink()
+        directory = moto_ext.MotoFunctionDirectory()
         control = LambdaControlPlane(
-            moto_ext.MotoFunctionDirectory(),
+            directory,
             account_limit=self.account_limit,
             telemetry=sink,
         )
@@ -180,6 +181,7 @@ class LocalCloud:
                 raise in_use from None
             raise
         self.port = int(self._server.server_port)  # port 0: the one the kernel chose
+        directory.endpoint_url = self.url  # functions' SDK calls come back here
         if self.with_execution_layer:
             layer = load_execution_layer(sink)
             if layer is not None:

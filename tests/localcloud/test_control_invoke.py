@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from localcloud.cloud_helpers import (
@@ -304,3 +305,26 @@ def test_the_sample_definition_runs_through_the_seam_in_one_trace(
     assert len(layer.invocations) == 3
     assert {(r.trace_header or "").split(";")[0] for r in layer.invocations} == {root}
     assert {r.provisioned_qualifier for r in layer.invocations} == {None}
+
+
+def test_a_function_gets_the_local_cloud_and_its_roles_session(
+    cloud: Cloud, layer: RecordingLayer
+) -> None:
+    fn = make_function(cloud)
+    cloud.client("lambda").invoke(FunctionName=fn.name, Qualifier="live", Payload=b"{}")
+    given = layer.invocations[-1].spec.service_environment
+    assert given["AWS_ENDPOINT_URL"] == cloud.url
+    # the credentials are a session of the function's execution role, as Lambda hands them
+    sts = boto3.client(
+        "sts",
+        endpoint_url=given["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id=given["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=given["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=given["AWS_SESSION_TOKEN"],
+    )
+    identity = sts.get_caller_identity()
+    assert identity["Arn"] == f"arn:aws:sts::123456789012:assumed-role/role-{fn.name}/{fn.name}"
+    # the next environment of the function gets the same session, not a new AssumeRole each time
+    cloud.client("lambda").invoke(FunctionName=fn.name, Qualifier="live", Payload=b"{}")
+    assert layer.invocations[-1].spec.service_environment == given

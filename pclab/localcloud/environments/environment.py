@@ -211,6 +211,7 @@ class Environment:
                 "HOME": tmp,
             }
         )
+        env.update(spec.service_environment)  # the role's session and the endpoint, when known
         return env
 
     def start(self) -> None:

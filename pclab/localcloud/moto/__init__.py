@@ -25,6 +25,8 @@ One module per AWS service we extend (see FACTS.md for why moto needs each chang
 * :mod:`.cloudwatch`: Lambda's metrics (``AWS/Lambda``), aggregated by the execution
   environments and served through moto's CloudWatch backend when read, with CloudWatch's exact
   dimension matching and percentiles;
+* :mod:`.sts`: the execution role's session each execution environment is given (AssumeRole
+  through moto's STS);
 * :mod:`.wsgi`: moto's server app and request handler, for :mod:`pclab.localcloud.server`;
 * :mod:`._patching`: the shared ``_patch`` / ``_dispatcher`` machinery and ``PATCHED`` /
   ``ORIGINALS``.

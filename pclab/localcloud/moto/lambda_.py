@@ -7,7 +7,7 @@ moto internals read, and why:
 * ``LambdaBackend._lambdas`` (a LambdaStorage: ``_functions[name] = {"latest": LambdaFunction,
   "versions": [...]}``, ``_aliases[arn]``) and the ``LambdaFunction`` fields ``function_name``,
   ``handler``, ``run_time``, ``memory_size``, ``timeout``, ``environment_vars``, ``code_bytes``,
-  ``code_sha_256``, ``tracing_config``, ``reserved_concurrency``: what
+  ``code_sha_256``, ``tracing_config``, ``reserved_concurrency``, ``role``: what
   :class:`MotoFunctionDirectory` turns into a :class:`~pclab.localcloud.invocation.FunctionSpec`.
 
 moto internals patched, and why (moto has no provisioned concurrency, so nothing of moto's would
@@ -35,6 +35,7 @@ from typing import Any
 
 from pclab.localcloud.invocation import FunctionSpec
 from pclab.localcloud.moto._patching import ACCOUNT_ID, _control, _patch
+from pclab.localcloud.moto.sts import RoleCredentials
 
 
 def _lambda_backend(account_id: str, region: str) -> Any:
@@ -51,8 +52,12 @@ class MotoFunctionDirectory:
     ``_functions[name] = {"latest": LambdaFunction, "versions": [...]}``, ``_aliases[arn]``).
     """
 
-    def __init__(self, account_id: str = ACCOUNT_ID) -> None:
+    def __init__(self, account_id: str = ACCOUNT_ID, *, endpoint_url: str | None = None) -> None:
         self.account_id = account_id
+        # Where a function's AWS SDK calls go: the local cloud's URL, set once its port is known.
+        # None (no server): functions get no endpoint and dummy credentials.
+        self.endpoint_url = endpoint_url
+        self._credentials = RoleCredentials(account_id)
 
     def _storage(self, region: str) -> Any:
         return _lambda_backend(self.account_id, region)._lambdas
@@ -75,7 +80,19 @@ class MotoFunctionDirectory:
             tracing_active=(fn.tracing_config or {}).get("Mode") == "Active",
             region=fn.region,
             account_id=fn.account_id,
+            service_environment=self._service_environment(fn, env),
         )
+
+    def _service_environment(self, fn: Any, own: dict[str, str]) -> dict[str, str]:
+        """As Lambda: the execution role's session (AssumeRole through moto's STS); and the local
+        cloud's endpoint, so boto3 and the AWS CLI in a handler reach its services unchanged
+        (unless the function sets its own AWS_ENDPOINT_URL)."""
+        if self.endpoint_url is None:
+            return {}
+        found = {} if "AWS_ENDPOINT_URL" in own else {"AWS_ENDPOINT_URL": self.endpoint_url}
+        if fn.role:
+            found.update(self._credentials.environment(fn.role, fn.function_name, fn.region))
+        return found
 
     def latest(self, region: str, name: str) -> FunctionSpec | None:
         group = self._storage(region)._functions.get(name)
