@@ -197,8 +197,10 @@ def _start(call: dict[str, Any]) -> float | None:
     return None
 
 
-def read_report(path: Path, run: str | None = None) -> ReportWorkload:
-    """A pclab report.json: arrivals of ``run`` (default: the run with the most calls)."""
+def read_report(path: Path, run: str | None = None, *, own_only: bool = False) -> ReportWorkload:
+    """A pclab report.json: arrivals of ``run`` (default: the run with the most calls), and the
+    durations and inits of every run (``own_only``: of that run alone, e.g. when runs ran side by
+    side and the machine's load made one run's inits slower)."""
     try:
         report = json.loads(_read_text(path, "report"))
     except json.JSONDecodeError as error:
@@ -219,6 +221,8 @@ def read_report(path: Path, run: str | None = None) -> ReportWorkload:
     starts = sorted(s for s in (_start(c) for c in calls if c.get("run") == run) if s is not None)
     if not starts:
         raise PlanInputError(f"{path}: run {run!r} has no call with a start time")
+    if own_only:
+        calls = [c for c in calls if c.get("run") == run]
     durations = [
         float(c["handler_latency_s"])
         for c in calls
@@ -237,7 +241,7 @@ def read_report(path: Path, run: str | None = None) -> ReportWorkload:
     span = max(float(times[-1]) + longest, 1.0)
     source = {"kind": "report", "file": str(path), "run": run, "calls": len(starts)}
     arrivals = Arrivals(times, span, first % SECONDS_PER_DAY, source)
-    origin = f"{path} (all runs)"
+    origin = f"{path} ({run if own_only else 'all runs'})"
     return ReportWorkload(
         arrivals=arrivals,
         durations=Distribution.measured(durations, origin),

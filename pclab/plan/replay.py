@@ -37,11 +37,10 @@ def replay(
 ) -> SimResult:
     """Simulate calls arriving ``offsets`` seconds after t = 0 on a function with this PC.
 
-    Durations and inits are resampled from ``report`` (every run's handler durations, and the
-    init durations of its cold calls; no cold call measured: an init of 0). ``run`` only checks
-    that the report holds that run.
+    Durations and inits are resampled from ``report``: the handler durations and the init
+    durations of cold calls of ``run`` (None: of every run); no cold call measured: an init of 0.
     """
-    measured = inputs.read_report(report, run)
+    measured = inputs.read_report(report, run, own_only=run is not None)
     times = np.sort(np.asarray(offsets, dtype=np.float64))
     span = float(times[-1]) + 1.0 if times.shape[0] else 1.0
     workload = Workload(

@@ -4,7 +4,7 @@ through the simulator give the same spillover and cold starts.
 One `pclab demo --arrivals poisson` (local cloud, real SAM CLI, real handler environments, moto's
 Step Functions running the Distributed Map's Wait states), both state machines at once. Then
 :func:`pclab.plan.replay.replay` simulates the items' own ``startAfterSeconds`` with the init and
-handler durations the run measured, at each run's PC level.
+handler durations each run measured, at its PC level.
 
 WHY these numbers: the Wait counts whole seconds, so calls arrive in groups at whole seconds;
 work 1.4 s and init ~1.15 s (1 s asked, plus the platform model's runtime start) end a warm call
@@ -35,6 +35,8 @@ WORK_MS = 1400
 # environment the local cloud freed a little late (a loaded machine) moves one count by one.
 TOLERANCE = 1
 LATE_S = 1.0  # a call may start this long after its offset (child start, Wait, invoke)
+# the two arms compared (a SnapStart arm, where the template has one, restores instead of inits)
+LABELS = {"BaseConcurrency": "reserved", "ProvisionedConcurrency": "provisioned"}
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +56,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_simulator_agrees_with_the_local_cloud_on_the_same_arrivals(demo: Path) -> None:
     report = json.loads((demo / "report.json").read_text())
-    runs = {
-        ("provisioned" if r["provisioned_concurrency"] else "reserved"): r for r in report["runs"]
-    }
+    runs = {LABELS[r["name"].split("TestStateMachine")[0]]: r for r in report["runs"]}
+    assert set(runs) == {"reserved", "provisioned"}
     for label, run in runs.items():
         given = run_arrivals(demo, run["name"])
         assert run["invocations"] == len(given.offsets) and run["errors"] == 0, run
@@ -68,7 +69,8 @@ def test_the_simulator_agrees_with_the_local_cloud_on_the_same_arrivals(demo: Pa
         assert len(lags) == len(calls) and min(lags) > -0.2 and max(lags) < LATE_S, lags
 
         offsets = list(given.offsets.values())
-        simulated = replay(demo / "report.json", offsets, run["provisioned_concurrency"])
+        pc = run["provisioned_concurrency"]
+        simulated = replay(demo / "report.json", offsets, pc, run=run["name"])
         counts = compare(run, simulated)
         assert counts["calls"][0] == counts["calls"][1]
         assert all(abs(m - p) <= TOLERANCE for m, p in counts.values()), (label, counts)
