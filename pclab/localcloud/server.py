@@ -143,6 +143,7 @@ class LocalCloud:
         from werkzeug.serving import make_server
 
         from pclab.localcloud import moto as moto_ext
+        from pclab.localcloud.api_gateway import HttpApis
         from pclab.localcloud.lambda_api import LambdaApi
 
         moto_ext.configure_moto()
@@ -159,10 +160,14 @@ class LocalCloud:
             metrics=lambda: lambda_metric_datums(control),
             cloudformation_now=False,
         )
-        app = LambdaApi(
-            moto_ext.moto_wsgi_app(),
+        app = HttpApis(
+            LambdaApi(
+                moto_ext.moto_wsgi_app(),
+                control,
+                before_service={"cloudformation": moto_ext.ensure_cloudformation},
+            ),
             control,
-            before_service={"cloudformation": moto_ext.ensure_cloudformation},
+            moto_ext.http_api_route,
         )
         handler = moto_ext.request_handler(verbose=self.verbose)
 

@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -278,3 +280,85 @@ def test_bad_templates_fail_visibly_and_leave_nothing(env: Env) -> None:
     assert cfn.list_stack_resources(StackName="pclab-bad")["StackResourceSummaries"] == []
     assert lam.list_functions()["Functions"] == functions_before
     assert env.client("iam").list_roles()["Roles"] == roles_before
+
+
+STRANGER = REPO / "tests" / "fixtures" / "stranger_app"
+GRAPH = (
+    "  Graph:\n    Type: AWS::AppSync::GraphQLApi\n"
+    "    Properties: {Name: g, AuthenticationType: API_KEY}\n"
+)
+
+
+def test_a_strangers_app_deploys_unchanged_and_works(env: Env) -> None:
+    """An app written outside pclab: HTTP API, PC on an alias, DynamoDB, a second function."""
+    app = env.tmp / "stranger"
+    shutil.copytree(STRANGER, app)
+    packaged = app / "packaged.yaml"
+    own_build = {**env.vars, "PCLAB_BUILD_DIR": str(app / ".aws-sam" / "build")}
+
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, cwd=app, env=own_build, capture_output=True, text=True, timeout=300
+        )
+
+    package = run(str(REPO / "sam-package.sh"), "template.yaml", str(packaged), BUCKET)
+    assert package.returncode == 0, package.stdout + package.stderr
+    deploy = run(str(REPO / "sam-deploy.sh"), "stranger", str(packaged))
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+
+    # every resource the template transforms to exists, with its logical ID, type and physical ID
+    cfn = env.client("cloudformation")
+    resources = cfn.describe_stack_resources(StackName="stranger")["StackResources"]
+    assert {r["LogicalResourceId"]: r["ResourceType"] for r in resources} == sam_resources(packaged)
+    assert [r["LogicalResourceId"] for r in resources if not r.get("PhysicalResourceId")] == []
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+    api_id = physical["ServerlessHttpApi"]
+    assert [a["ApiId"] for a in env.client("apigatewayv2").get_apis()["Items"]] == [api_id]
+    out = outputs_of(env, "stranger")
+    assert out["ApiUrl"] == f"https://{api_id}.execute-api.us-east-1.amazonaws.com"
+
+    # a direct invoke of the alias: the handler's plain boto3 invokes the second function and
+    # writes the table, in the local cloud
+    lam = env.client("lambda")
+    answer = lam.invoke(
+        FunctionName=out["OrderFunctionName"], Qualifier="live", Payload=b'{"id": "direct-1"}'
+    )
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    assert json.loads(json.loads(answer["Payload"].read())["body"])["id"] == "direct-1"
+    table = env.client("dynamodb")
+    item = table.get_item(TableName=out["TableName"], Key={"id": {"S": "direct-1"}})["Item"]
+    assert item["auditedBy"]["S"] == physical["AuditFunction"]
+
+    # the HTTP API on localhost: API Gateway's 2.0 event in, the function's response out
+    request = urllib.request.Request(
+        f"{env.vars['AWS_ENDPOINT_URL']}/_aws/execute-api/{api_id}/orders",
+        data=b'{"id": "http-1"}',
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 201
+        assert response.headers["content-type"] == "application/json"
+        assert json.loads(response.read())["id"] == "http-1"
+    assert table.get_item(TableName=out["TableName"], Key={"id": {"S": "http-1"}})["Item"]
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{env.vars['AWS_ENDPOINT_URL']}/_aws/execute-api/{api_id}/nope")
+    assert missing.value.code == 404
+
+    # a type the local cloud cannot create fails the deploy by name, and nothing is left
+    bad = app / "bad.yaml"
+    bad.write_text(packaged.read_text().replace("Resources:\n", "Resources:\n" + GRAPH, 1))
+    refused = run(str(REPO / "sam-deploy.sh"), "stranger-bad", str(bad))
+    assert refused.returncode != 0
+    shown = refused.stdout + refused.stderr
+    # SAM CLI wraps the columns of its event table: the event itself, as DescribeStackEvents has it
+    assert re.search(r"CREATE_FAILED\s+AWS::AppSync::GraphQLA\s+Graph\s+Resource Graph", shown)
+    failed = [
+        (e["LogicalResourceId"], e["ResourceType"], e["ResourceStatusReason"])
+        for e in cfn.describe_stack_events(StackName="stranger-bad")["StackEvents"]
+        if e["ResourceStatus"] == "CREATE_FAILED"
+    ]
+    assert len(failed) == 1 and failed[0][:2] == ("Graph", "AWS::AppSync::GraphQLApi")
+    assert "is not supported by the local cloud" in failed[0][2]
+    assert "ROLLBACK_COMPLETE" in shown
+    assert cfn.list_stack_resources(StackName="stranger-bad")["StackResourceSummaries"] == []

@@ -13,13 +13,15 @@ One module per AWS service we extend (see FACTS.md for why moto needs each chang
   deletions and alias moves;
 * :mod:`.stepfunctions`: the interpreter's Lambda task through the invocation seam, traces of
   executions, the inline Map's cap of 40, EXPRESS children of a Distributed Map;
+  :mod:`.stepfunctions_wait`: a Wait state's timestamp read as UTC and waited to the second;
 * CloudFormation, in four modules: :mod:`.cloudformation_stacks` (every CloudFormation patch:
   the SAM transform, parameters, change sets, CreateStack/UpdateStack, our models in moto's model
   map), :mod:`.cloudformation_events` (resource events, failure and rollback, waiting for
   provisioned concurrency), :mod:`.cloudformation_resources` (the models' shared base and the
   resource schema check), :mod:`.cloudformation_lambda` and :mod:`.cloudformation_stepfunctions`
   (our models of ``AWS::Lambda::Function``/``Version``/``Alias`` and
-  ``AWS::StepFunctions::StateMachine``);
+  ``AWS::StepFunctions::StateMachine``), :mod:`.cloudformation_apigateway` (HTTP APIs:
+  ``AWS::ApiGatewayV2::Api``/``Stage`` and the route a request takes);
 * :mod:`.xray` and :mod:`.logs`: the two halves of :class:`MotoTelemetrySink`, writing what the
   execution environments report into moto's X-Ray and CloudWatch Logs backends;
 * :mod:`.cloudwatch`: Lambda's metrics (``AWS/Lambda``), aggregated by the execution
@@ -50,6 +52,7 @@ from pclab.localcloud.moto._patching import (
     _install_lock,
     _installed,
 )
+from pclab.localcloud.moto.cloudformation_apigateway import HttpApiRoute, http_api_route
 from pclab.localcloud.moto.cloudformation_resources import supported_types as _supported_types
 from pclab.localcloud.moto.cloudformation_resources import types_markdown
 from pclab.localcloud.moto.cloudformation_stacks import _install_cloudformation
@@ -57,18 +60,21 @@ from pclab.localcloud.moto.cloudwatch import MetricsSource, _install_cloudwatch
 from pclab.localcloud.moto.lambda_ import MotoFunctionDirectory, _install_lambda
 from pclab.localcloud.moto.logs import LogEventWriter, _install_logs
 from pclab.localcloud.moto.stepfunctions import _install_stepfunctions
+from pclab.localcloud.moto.stepfunctions_wait import _install_wait
 from pclab.localcloud.moto.wsgi import moto_wsgi_app, request_handler
 from pclab.localcloud.moto.xray import XRaySegmentWriter, _install_xray
 
 __all__ = [
     "ORIGINALS",
     "PATCHED",
+    "HttpApiRoute",
     "MetricsSource",
     "MotoFunctionDirectory",
     "MotoTelemetrySink",
     "configure_moto",
     "deactivate",
     "ensure_cloudformation",
+    "http_api_route",
     "install",
     "moto_wsgi_app",
     "request_handler",
@@ -120,6 +126,7 @@ def install(
         if not _installed.get("done"):
             _install_lambda()
             _install_stepfunctions()
+            _install_wait()
             _install_cloudwatch()
             _install_xray()
             _install_logs()

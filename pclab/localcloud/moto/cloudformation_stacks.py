@@ -17,8 +17,9 @@ What the patches add, and why moto needs them (see FACTS.md):
   changed parameter touches (``Stack.has_template`` / ``has_parameters``, ``ChangeSet.diff``);
 * parameter constraints (AllowedValues, AllowedPattern, Min/MaxValue, ...) on CreateChangeSet and
   CreateStack;
-* our models (:mod:`.cloudformation_lambda`, :mod:`.cloudformation_stepfunctions`) replace moto's
-  in ``parsing.get_model_map`` (an lru_cache over ``CloudFormationModel.__subclasses__()``).
+* our models (:mod:`.cloudformation_lambda`, :mod:`.cloudformation_stepfunctions`,
+  :mod:`.cloudformation_apigateway`) replace or add to moto's in ``parsing.get_model_map`` (an
+  lru_cache over ``CloudFormationModel.__subclasses__()``).
 
 moto internals read, and why: ``Stack.parse_template`` (moto's YAML/JSON parser with
 CloudFormation's tags, kept as moto's and called before the transform);
@@ -39,6 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pclab.localcloud.moto._patching import _installed, _patch
+from pclab.localcloud.moto.cloudformation_apigateway import _make_api_gateway_models
 from pclab.localcloud.moto.cloudformation_events import (
     _checked_resource_step,
     _finish_when_provisioned,
@@ -53,7 +55,11 @@ from pclab.localcloud.sam_transform import SamTransformError, apply_sam_transfor
 def _make_models() -> list[type]:
     """Our CloudFormation models: direct subclasses of CloudFormationModel, defined after moto's."""
     base = _base_model()
-    return [*_make_lambda_models(base), _make_state_machine_model(base)]
+    return [
+        *_make_lambda_models(base),
+        _make_state_machine_model(base),
+        *_make_api_gateway_models(base),
+    ]
 
 
 def _parse_template_text(

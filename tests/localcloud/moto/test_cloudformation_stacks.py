@@ -68,6 +68,9 @@ def test_our_models_win_in_moto_model_map(cloud: Cloud) -> None:
         "AWS::Lambda::Version",
         "AWS::Lambda::Alias",
         "AWS::StepFunctions::StateMachine",
+        "AWS::ApiGatewayV2::Api",
+        "AWS::ApiGatewayV2::Stage",
+        "AWS::Lambda::Permission",
     }
     for resource_type, model in ours.items():
         assert get_model_map()[resource_type] is model
