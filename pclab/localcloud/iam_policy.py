@@ -72,13 +72,12 @@ def evaluate(documents: Iterable[str | dict[str, Any]], action: str, resource: s
     return "allow" if allowed else "implicit-deny"
 
 
-def denial_cause(
-    decision: Decision, *, role_arn: str, session: str, action: str, resource: str, request_id: str
+def denial_message(
+    decision: Decision, *, role_arn: str, session: str, action: str, resource: str
 ) -> str:
-    """The AccessDeniedException message AWS gives an assumed role, with AWS's reason."""
+    """The AccessDeniedException's message AWS gives an assumed role, with AWS's reason."""
     account = role_arn.split(":")[4]
     role_name = role_arn.rsplit("/", 1)[-1]
-    service, _, _ = action.partition(":")
     reason = (
         "with an explicit deny in an identity-based policy"
         if decision == "explicit-deny"
@@ -86,7 +85,19 @@ def denial_cause(
     )
     return (
         f"User: arn:aws:sts::{account}:assumed-role/{role_name}/{session} is not authorized to "
-        f"perform: {action} on resource: {resource} {reason} (Service: AWS"
-        f"{'Lambda' if service == 'lambda' else service}; Status Code: 403; Error Code: "
-        f"AccessDeniedException; Request ID: {request_id}; Proxy: null)"
+        f"perform: {action} on resource: {resource} {reason}"
+    )
+
+
+def denial_cause(
+    decision: Decision, *, role_arn: str, session: str, action: str, resource: str, request_id: str
+) -> str:
+    """The cause a Step Functions task shows: the message and the AWS SDK's details of the call."""
+    service, _, _ = action.partition(":")
+    message = denial_message(
+        decision, role_arn=role_arn, session=session, action=action, resource=resource
+    )
+    return (
+        f"{message} (Service: AWS{'Lambda' if service == 'lambda' else service}; Status Code: 403;"
+        f" Error Code: AccessDeniedException; Request ID: {request_id}; Proxy: null)"
     )

@@ -12,6 +12,7 @@ so every service module can import this without import cycles or moto's start-up
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from collections.abc import Callable
@@ -50,9 +51,14 @@ def _dispatcher(original: Callable[..., Any], replacement: Callable[..., Any]) -
 
 
 def _patch(owner: Any, name: str, replacement: Any) -> Any:
-    """Replace ``owner.name`` and return the original (AttributeError at once if moto moved it)."""
+    """Replace ``owner.name`` and return the original (AttributeError at once if moto moved it).
+
+    A staticmethod stays one (else Python would pass the instance as its first argument).
+    """
     original = getattr(owner, name)
-    setattr(owner, name, _dispatcher(original, replacement))
+    dispatch = _dispatcher(original, replacement)
+    static = isinstance(inspect.getattr_static(owner, name, None), staticmethod)
+    setattr(owner, name, staticmethod(dispatch) if static else dispatch)
     label = (
         f"{owner.__module__}.{owner.__qualname__}" if isinstance(owner, type) else owner.__name__
     )

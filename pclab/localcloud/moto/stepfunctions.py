@@ -14,12 +14,22 @@ What the patches add, and why moto needs them (see FACTS.md):
   or one per item for 0): ``InlineIterationComponent._eval_body``, which reads the
   ``max_concurrency`` and ``input_items`` of the ``InlineIterationComponentEvalInput`` it pops;
 * a Distributed Map's ``"ExecutionType": "EXPRESS"`` is accepted (moto's ASL grammar knows only
-  STANDARD; its interpreter runs both alike): ``AmazonStateLanguageParser.parse``.
+  STANDARD; its interpreter runs both alike): ``AmazonStateLanguageParser.parse``;
+* the Lambda task's role must allow ``lambda:InvokeFunction`` on the function it calls (moto
+  enforces no IAM): the seam asks :func:`.iam.invoke_denial` first (the task's role is
+  ``StateCredentials.role_arn``: the state machine's, or the task's ``Credentials``) and answers
+  AccessDeniedException (403) as Lambda does; an error code Lambda's API does not model is
+  named ``Lambda.AWSLambdaException`` in the task's failure, as AWS's Step Functions names it
+  (moto names every one ``Lambda.<code>``):
+  ``StateTaskServiceLambda._error_cause_from_client_error`` (a staticmethod; moto's cause text,
+  "<message> (Service: AWSLambda; Status Code: ...; Proxy: null)", is AWS's and is kept).
 
 moto internals read, and why: ``moto.stepfunctions.responses.get_backend`` (the backend
 StartExecution uses, picked by the ``execute_state_machine`` config); ``ActionResult`` (what a
 moto response method returns, and its ``result``); the execution's ``exec_arn``,
-``exec_status``, ``error`` and ``trace_header``; the context object's ``Execution.Id``.
+``exec_status``, ``error`` and ``trace_header``; the context object's ``Execution.Id``;
+``StateCredentials.role_arn`` (the role a task runs as; moto fills it from the state machine's
+``roleArn`` through ``AWSExecutionDetails.role_arn``, or from the task's ``Credentials``).
 
 Imports: moto and botocore only inside functions (start-up cost).
 """
@@ -31,12 +41,15 @@ import json
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 from pclab.localcloud.invocation import LambdaServiceError
 from pclab.localcloud.moto._patching import LOG, _control, _installed, _patch
+from pclab.localcloud.moto.iam import _install_iam, invoke_denial
 
 
 def _sfn_backend(account_id: str, region: str) -> Any:
@@ -110,8 +123,14 @@ def invoke_for_state_machine(
     botocore's ClientError for a Lambda service error, so the interpreter reports
     ``Lambda.TooManyRequestsException`` and a Retry naming it works.
     """
-    from botocore.exceptions import ClientError
-
+    denied = invoke_denial(
+        str(getattr(state_credentials, "role_arn", "") or ""),
+        str(parameters["FunctionName"]),
+        parameters.get("Qualifier"),
+        region,
+    )
+    if denied is not None:
+        raise _client_error(LambdaServiceError("AccessDeniedException", denied, status=403))
     execution_arn = getattr(_task_context, "execution_arn", None)
     header = trace_header_for_execution(execution_arn) if execution_arn else None
     payload = parameters.get("Payload") or b"{}"
@@ -128,17 +147,7 @@ def invoke_for_state_machine(
             log_type=log_type,
         )
     except LambdaServiceError as error:
-        body: dict[str, Any] = {"Code": error.code, "Message": error.message}
-        if error.reason:
-            body["Reason"] = error.reason
-        response: Any = {
-            "Error": body,
-            "ResponseMetadata": {
-                "HTTPStatusCode": error.status,
-                "RequestId": secrets.token_hex(16),
-            },
-        }
-        raise ClientError(response, "Invoke") from None
+        raise _client_error(error) from None
     text = result.payload.decode("utf-8", errors="replace")
     try:
         parsed: Any = json.loads(text) if text else None
@@ -154,6 +163,38 @@ def invoke_for_state_machine(
     if result.log_result:
         answer["LogResult"] = result.log_result
     return answer
+
+
+def _client_error(error: LambdaServiceError) -> Exception:
+    """botocore's ClientError for a Lambda service error, as boto3's ``invoke`` would raise it."""
+    from botocore.exceptions import ClientError
+
+    body: dict[str, Any] = {"Code": error.code, "Message": error.message}
+    if error.reason:
+        body["Reason"] = error.reason
+    response: Any = {
+        "Error": body,
+        "ResponseMetadata": {"HTTPStatusCode": error.status, "RequestId": str(uuid.uuid4())},
+    }
+    return ClientError(response, "Invoke")
+
+
+@cache
+def lambda_error_codes() -> frozenset[str]:
+    """The error codes Lambda's API models (botocore's service model)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("lambda")
+    return frozenset(
+        name for name in model.shape_names if model.shape_for(name).metadata.get("exception")
+    )
+
+
+def task_error_name(code: str) -> str:
+    """What a Step Functions Lambda task calls a Lambda API error: its code when Lambda's API
+    models it (``Lambda.TooManyRequestsException``), else ``Lambda.AWSLambdaException``, the AWS
+    SDK's base exception (AccessDeniedException, for one, is not modelled)."""
+    return f"Lambda.{code}" if code in lambda_error_codes() else "Lambda.AWSLambdaException"
 
 
 def _emit_execution_segment(trace: _ExecutionTrace, status: str, error: str | None) -> None:
@@ -217,6 +258,9 @@ def express_children_as_standard(definition: str) -> str:
 def _install_stepfunctions() -> None:
     from moto.core.responses import ActionResult
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_lambda as service_lambda,
+    )
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend import execution as parser_execution
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -243,6 +287,17 @@ def _install_stepfunctions() -> None:
         execute_lambda_function_integration,
     )
     # the two task states imported the module, not the function: patching the module suffices
+
+    # the role's lambda:InvokeFunction: an AccessDeniedException is Lambda.AWSLambdaException
+    _install_iam()
+    task_lambda = service_lambda.StateTaskServiceLambda
+    original_error_cause = task_lambda._error_cause_from_client_error
+
+    def error_cause_from_client_error(client_error: Any) -> tuple[str, str]:
+        _, cause = original_error_cause(client_error)
+        return task_error_name(client_error.response["Error"]["Code"]), cause
+
+    _patch(task_lambda, "_error_cause_from_client_error", error_cause_from_client_error)
 
     # Map concurrency as on AWS: an inline Map never runs more than 40 iterations at once
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (

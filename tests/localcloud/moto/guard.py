@@ -68,3 +68,21 @@ def all_patched_signatures() -> dict[tuple[str, str], list[str]]:
         assert not duplicated, f"{info.name}: rows also in another guard module: {duplicated}"
         merged.update(table)
     return merged
+
+
+def guard_tests(
+    patched: dict[tuple[str, str], list[str]], read: list[tuple[str, str]]
+) -> tuple[Any, Any]:
+    """The two parametrized checks of a guard module over its own tables, to assign at its top
+    level as ``test_patched_internal_keeps_its_shape, test_read_internal_exists``."""
+    import pytest
+
+    @pytest.mark.parametrize("key", sorted(patched), ids=lambda k: f"{k[0]}.{k[1]}")
+    def patched_keeps_shape(cloud: Any, key: tuple[str, str]) -> None:
+        assert_patched_internal_keeps_its_shape(key, patched[key])
+
+    @pytest.mark.parametrize("module, attribute", read)
+    def read_exists(module: str, attribute: str) -> None:
+        assert_read_internal_exists(module, attribute)
+
+    return patched_keeps_shape, read_exists

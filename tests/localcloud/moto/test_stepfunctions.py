@@ -17,6 +17,9 @@ from localcloud.moto.guard import (
 from pclab.localcloud import moto as moto_ext
 from pclab.localcloud.moto import stepfunctions
 
+TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task"
+SERVICE_LAMBDA = f"{TASK}.service.state_task_service_lambda"
+
 # (owner, attribute) -> leading parameters of moto's original
 PATCHED_SIGNATURES: dict[tuple[str, str], list[str]] = {
     (EVAL_UTILS, "_invoke_lambda_function"): ["parameters", "region", "state_credentials"],
@@ -43,6 +46,9 @@ PATCHED_SIGNATURES: dict[tuple[str, str], list[str]] = {
     ("moto.stepfunctions.parser.asl.parse.asl_parser.AmazonStateLanguageParser", "parse"): [
         "definition"
     ],
+    (f"{SERVICE_LAMBDA}.StateTaskServiceLambda", "_error_cause_from_client_error"): [
+        "client_error"
+    ],
 }
 
 # (module, dotted attribute) read without replacing
@@ -51,6 +57,10 @@ READ_INTERNALS = [
     ("moto.stepfunctions.responses", "get_backend"),
     # the inline Map cap reads the eval input _eval_body pops: its two fields we use
     (INLINE_ITERATION, "InlineIterationComponentEvalInput.__init__"),
+    # the IAM check reads the role a task runs as
+    (f"{TASK}.credentials", "StateCredentials"),
+    (f"{TASK}.state_task", "StateTask._eval_state_credentials"),
+    ("moto.stepfunctions.parser.asl.eval.evaluation_details", "AWSExecutionDetails"),
 ]
 
 
@@ -94,3 +104,22 @@ def test_express_children_are_parsed_as_standard_only_where_the_grammar_needs_it
     assert processor == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     assert rewritten["States"]["M"]["Comment"] == "EXPRESS"
     assert stepfunctions.express_children_as_standard("{not json EXPRESS") == "{not json EXPRESS"
+
+
+def test_the_iam_check_reads_the_tasks_role_and_names_errors_as_aws() -> None:
+    """StateCredentials carries the role (moto fills it from the state machine's roleArn), and
+    an error code Lambda's API does not model is the SDK's base exception, as on AWS."""
+    import dataclasses
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+        credentials,
+        state_task,
+    )
+
+    assert [f.name for f in dataclasses.fields(credentials.StateCredentials)] == ["role_arn"]
+    source = inspect.getsource(state_task.StateTask._eval_state_credentials)
+    assert "env.aws_execution_details.role_arn" in source
+    assert stepfunctions.task_error_name("TooManyRequestsException") == (
+        "Lambda.TooManyRequestsException"
+    )
+    assert stepfunctions.task_error_name("AccessDeniedException") == "Lambda.AWSLambdaException"
