@@ -31,6 +31,13 @@ The rules, each with its source:
   around ~1-2 ms" (imarck.dev, "Review Lambda latency", from the Lambda documentation); about
   2 ms here. A local call's own path takes about 0.3-0.5 ms (FACTS.md, awslambdaric), so the
   model's value is a floor the local cloud waits up to, not an addition.
+- SnapStart restore: UNMEASURED for Python. AWS says restores bring start-up "to as low as
+  sub-second" and that ``Restore Duration`` includes restoring the snapshot (memory and disk, some
+  of it outside the microVM), loading the runtime and the after-restore hooks ("Monitoring for
+  Lambda SnapStart"); no public measurement of a Python restore was found. The model's 200 ms
+  (:data:`SNAPSTART_RESTORE_MS`) is a placeholder inside "sub-second", marked ``Modelled`` in
+  ``RESTORE_START``; like the Invoke path it is a floor this machine's own restore (a fork of the
+  snapshot process) is absorbed into, and the after-restore hooks run for real on top of it.
 
 Pure: imports nothing of pclab and nothing outside the standard library.
 """
@@ -57,6 +64,7 @@ MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10240
 INIT_CPU_SHARE = 1.0  # a single-threaded init runs on one unthrottled vCPU (docstring, 3 sources)
 INVOKE_PATH_MS = 2.0  # warm Invoke: "within milliseconds, typically around ~1-2 ms"
+SNAPSTART_RESTORE_MS = 200.0  # unmeasured placeholder inside AWS's "sub-second" (docstring)
 
 PLATFORM_MODEL_NAMES = ("aws", "none")
 
@@ -132,6 +140,10 @@ class PlatformModel:
         if not self.enabled:
             return sample.wall
         return sample.blocked + sample.cpu * self.init_cpu_scale(memory_mb)
+
+    def restore_s(self) -> float:
+        """SnapStart: the modelled snapshot restore before the after-restore hooks (0 when off)."""
+        return SNAPSTART_RESTORE_MS / 1000.0 if self.enabled else 0.0
 
     def invoke_path_s(self) -> float:
         """The least a warm synchronous Invoke takes beyond the handler (0 when off)."""

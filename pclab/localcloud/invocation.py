@@ -59,6 +59,8 @@ class FunctionSpec:
     # What Lambda adds for the function's AWS SDK: the execution role's session credentials, and on
     # the local cloud AWS_ENDPOINT_URL (its services). Empty: dummy credentials, no endpoint.
     service_environment: dict[str, str] = field(default_factory=dict, repr=False)
+    # SnapStart ApplyOn PublishedVersions, on a published version ($LATEST never restores)
+    snap_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,14 @@ class ExecutionLayer(Protocol):
 
     def delete_function(self, function_name: str) -> None:
         """Stop every environment of the function (it was deleted)."""
+        ...
+
+    def publish_snapshot(self, spec: FunctionSpec) -> None:
+        """SnapStart: run the init of a published version once, behind (the version is Pending)."""
+        ...
+
+    def snapshot_status(self, function_name: str, version: str) -> tuple[str, str | None] | None:
+        """SnapStart: ("Pending" | "Active" | "Failed", reason), None when there is no snapshot."""
         ...
 
     def shutdown(self) -> None:

@@ -38,6 +38,9 @@ Protocol on the SOCK_SEQPACKET socket FD (one JSON object per message):
            ("P": parked) on that socket and waits there for one JSON document, {"env",
            "platform"}, followed by EOF, sent when an environment claims it (``spares.py``);
            EOF without one ends it.
+           With "snapshot" (SnapStart, ``snapstart.py``) the second descriptor is the child's end
+           of a SOCK_SEQPACKET socket: the child runs its init as a ``snap-start`` environment and
+           then serves that socket as the version's own fork server (``_serve_restores``).
   replies  {"token", "pid"} right after the fork, or {"token", "error"};
            {"exit": pid, "code": exit code, negative for a signal} when a child ends (reaped here).
 When the socket closes (the manager is gone), every child's process group is killed.
@@ -240,6 +243,134 @@ def _before_handler(go_fd: int | None, plat: dict[str, Any] | None) -> None:
     boot._get_handler = timed_get_handler
 
 
+def _snapshot(snap_fd: int) -> None:
+    """SnapStart: after its init this process is the snapshot, and forks restored environments.
+
+    awslambdaric (``snap-start``) runs the before-snapshot hooks, then ``restore_next``: Lambda
+    snapshots the microVM while that call waits and resumes each new environment from it. Here the
+    call on the snapshot's own port tells the manager the init is done; then this process serves
+    fork requests ({"token", "env", "platform"} with the new environment's output pipe) and each
+    child returns from ``restore_next`` as a new environment: its own session, output, variables
+    and Runtime API port (the compiled client is loaded only now, as it reads the port once), after
+    the modelled restore, it calls ``restore/next`` on its own port and goes on to the after-restore
+    hooks and ``/invocation/next`` as on Lambda.
+    """
+    lrc = awslambdaric.lambda_runtime_client
+    original = lrc.LambdaRuntimeClient.restore_next
+
+    def restore_next(self: Any) -> None:
+        original(self)  # on the snapshot's port: the init (and before-snapshot hooks) ended
+        req, out_fd = _serve_restores(snap_fd)  # returns in each forked child only
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        os.environ.clear()
+        os.environ.update(req["env"])
+        if "tempfile" in sys.modules:  # its cached directory is the snapshot's TMPDIR
+            setattr(sys.modules["tempfile"], "tempdir", None)  # noqa: B010
+        self.lambda_runtime_address = req["env"]["AWS_LAMBDA_RUNTIME_API"]
+        _runtime_client_loaded()
+        plat = req.get("platform")
+        if plat:  # the modelled restore: a floor that absorbs this machine's fork time
+            wait = float(plat["start"]) + float(plat["restore"]) - time.time()
+            if wait > 0:
+                time.sleep(wait)
+        original(self)  # on its own port: the environment is restoring
+
+    lrc.LambdaRuntimeClient.restore_next = restore_next
+
+
+def _serve_restores(snap_fd: int) -> tuple[dict[str, Any], int]:
+    """The snapshot's fork loop (same protocol as ``main``'s); returns only in a forked child."""
+    ctl = socket.socket(fileno=snap_fd)
+    ctl.setblocking(True)
+    parent = os.getpid()
+    gc.collect()
+    gc.freeze()  # the init's objects stay shared between restored environments
+    hello = {"ready": True, "costs": {}, "errors": {}, "threads": threading.active_count()}
+    hello["version"] = platform.python_version()
+    ctl.send(json.dumps(hello).encode())
+    wake_r, wake_w, sel, send = _serving(ctl)
+    children: set[int] = set()
+    while True:
+        for key, _ in sel.select():
+            if key.data == "wake":
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(wake_r, 4096):
+                        pass
+                _reap(children, send)
+                continue
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 20, 2)
+            except OSError:
+                msg, fds = b"", []
+            if not msg:  # the manager is gone, or the version was deleted
+                for pid in children:
+                    with contextlib.suppress(OSError):
+                        os.killpg(pid, signal.SIGKILL)
+                os._exit(0)
+            req = json.loads(msg)
+            pid = _fork(req, fds, send)
+            if pid < 0:
+                continue
+            if pid == 0:
+                os.setsid()
+                _die_with_parent(parent)
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                sel.close()
+                ctl.close()
+                os.close(wake_r)
+                os.close(wake_w)
+                gc.enable()
+                return req, fds[0]
+            for fd in fds:
+                os.close(fd)
+            children.add(pid)
+            send({"token": req["token"], "pid": pid})
+
+
+def _serving(ctl: socket.socket) -> tuple[int, int, selectors.BaseSelector, Any]:
+    """A fork loop's wakeup pipe (SIGCHLD), selector over it and ``ctl``, and its sender."""
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
+
+    def send(obj: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            ctl.send(json.dumps(obj).encode())
+
+    sel = selectors.DefaultSelector()
+    sel.register(ctl, selectors.EVENT_READ, "ctl")
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    return wake_r, wake_w, sel, send
+
+
+def _fork(req: dict[str, Any], fds: list[int], send: Any) -> int:
+    """fork(); -1 (the request answered with the error, its descriptors closed) when it fails."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        return os.fork()
+    except OSError as exc:
+        for fd in fds:
+            os.close(fd)
+        send({"token": req["token"], "error": f"fork failed: {exc}"})
+        return -1
+
+
+def _reap(children: set[int], send: Any) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+        send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
 def _die_with_parent(parent: int) -> None:
     """If this fork server is killed outright, its environments must not live on as orphans."""
     try:
@@ -259,10 +390,12 @@ def _child(
     req: dict[str, Any],
     out_fd: int,
     go_fd: int | None,
+    snap_fd: int | None = None,
 ) -> None:
     """In the forked child: become ``python -m awslambdaric HANDLER`` in its own session.
 
-    A parked spare (``go_fd``) runs the runtime up to the handler import, then waits there.
+    A parked spare (``go_fd``) runs the runtime up to the handler import, then waits there. A
+    snapshot (``snap_fd``) loads the compiled client only in the environments it forks.
     """
     code = 1
     try:
@@ -289,7 +422,10 @@ def _child(
         sys.argv[:] = ["-m", *req["argv"]]
         gc.enable()
         try:
-            _runtime_client_loaded()
+            if snap_fd is None:
+                _runtime_client_loaded()
+            else:
+                _snapshot(snap_fd)
             if go_fd is not None or req.get("platform"):
                 _before_handler(go_fd, req.get("platform"))
             runpy.run_module("awslambdaric", run_name="__main__", alter_sys=True)
@@ -339,30 +475,9 @@ def main() -> None:
     }
     with contextlib.suppress(OSError):
         ctl.send(json.dumps(hello).encode())
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
+    wake_r, wake_w, sel, send = _serving(ctl)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the manager decides when we stop
     children: set[int] = set()
-
-    def send(obj: dict[str, Any]) -> None:
-        with contextlib.suppress(OSError):
-            ctl.send(json.dumps(obj).encode())
-
-    def reap() -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            children.discard(pid)
-            send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
-
-    sel = selectors.DefaultSelector()
-    sel.register(ctl, selectors.EVENT_READ, "ctl")
-    sel.register(wake_r, selectors.EVENT_READ, "wake")
     running = True
     while running:
         for key, _ in sel.select():
@@ -372,7 +487,7 @@ def main() -> None:
                         pass
                 except BlockingIOError:
                     pass
-                reap()
+                _reap(children, send)
                 continue
             try:
                 msg, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 20, 4)
@@ -386,22 +501,17 @@ def main() -> None:
                 send({"token": req.get("token"), "error": "no stdout pipe passed"})
                 continue
             go_fd = fds[1] if req.get("park") and len(fds) > 1 else None
-            sys.stdout.flush()
-            sys.stderr.flush()
-            try:
-                pid = os.fork()
-            except OSError as exc:
-                for fd in fds:
-                    os.close(fd)
-                send({"token": req["token"], "error": f"fork failed: {exc}"})
+            snap_fd = fds[1] if req.get("snapshot") and len(fds) > 1 else None
+            pid = _fork(req, fds, send)
+            if pid < 0:
                 continue
             if pid == 0:
-                _child(ctl, sel, wake_r, wake_w, req, fds[0], go_fd)
+                _child(ctl, sel, wake_r, wake_w, req, fds[0], go_fd, snap_fd)
             for fd in fds:
                 os.close(fd)
             children.add(pid)
             send({"token": req["token"], "pid": pid})
-        reap()
+        _reap(children, send)
     # The manager is gone: leave nothing behind.
     for pid in list(children):
         with contextlib.suppress(OSError):

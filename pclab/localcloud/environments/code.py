@@ -9,11 +9,14 @@ runs, so one function's first unpack does not hold up anything else.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import posixpath
 import re
+import resource
 import shutil
+import tempfile
 import threading
 import zipfile
 from pathlib import Path
@@ -85,3 +88,26 @@ def _extract(data: bytes, root: str) -> None:
             mode = (info.external_attr >> 16) & 0o777
             if mode & 0o111:  # keep executables executable (bundled binaries, scripts)
                 os.chmod(dest, mode | 0o400)
+
+
+def raise_open_files_limit() -> None:
+    """Each environment holds a port, a connection and a pipe: 300 of them pass a 1,024 limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def code_root(work_dir: Path) -> Path:
+    """Where code zips are unpacked: RAM (/dev/shm) when there is some, else the work dir.
+
+    A sam-built package is thousands of small files (botocore); on this project's disk creating
+    them took 1-2 s, on tmpfs 0.1 s.
+    """
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(shm).free > 512 * 1024 * 1024:
+                return Path(tempfile.mkdtemp(prefix="pclab-lambda-code-", dir=shm))
+    return work_dir / "code"

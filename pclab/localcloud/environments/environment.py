@@ -30,7 +30,7 @@ from .runtimes import Interpreter, Runtimes
 from .spares import PARK_TIMEOUT_SECONDS, SparePools
 from .templates import build_template, init_charges, platform_waits, template_key
 
-InitType = Literal["on-demand", "provisioned-concurrency"]
+InitType = Literal["on-demand", "provisioned-concurrency", "snap-start"]
 
 
 class EnvState(enum.Enum):
@@ -71,6 +71,8 @@ class Invocation:
     runtime_trace_header: str
     timeout_seconds: float
     init_duration_ms: float | None = None  # shown in REPORT: the caller waited for this init
+    restore_duration_ms: float | None = None  # SnapStart: ... or for this restore (and its
+    billed_restore_ms: float | None = None  # after-restore part)
     bill_init: bool = True
     trace: tm.InvocationTrace | None = None
     capture_log: bool = False
@@ -133,6 +135,9 @@ def lambda_error(error_type: str, message: str) -> bytes:
 
 class Environment:
     """A Lambda execution environment for one function version (see module docstring)."""
+
+    uses_spares = True  # a SnapStart snapshot is launched on its own (snapstart.py)
+    snapshot_fd: int | None = None  # ... with its fork socket
 
     def __init__(
         self,
@@ -212,6 +217,8 @@ class Environment:
             }
         )
         env.update(spec.service_environment)  # the role's session and the endpoint, when known
+        if self.init_type == "snap-start":  # not set in SnapStart functions (AWS docs)
+            del env["AWS_LAMBDA_LOG_GROUP_NAME"], env["AWS_LAMBDA_LOG_STREAM_NAME"]
         return env
 
     def start(self) -> None:
@@ -229,7 +236,7 @@ class Environment:
         try:
             (self._tmp / "tmp").mkdir(parents=True, exist_ok=True)
             key = template_key(self.spec) if self.ctx.platform.enabled else None
-            spares = self.ctx.spares if key is not None else None
+            spares = self.ctx.spares if key is not None and self.uses_spares else None
             slot = None
             if spares is not None and key is not None:
                 pool = (self.interpreter.python, key)
@@ -308,6 +315,7 @@ class Environment:
             python_path=[str(self.task_root)],
             python=self.interpreter.python,
             template=template,
+            snapshot_fd=self.snapshot_fd,
         )
 
     def _modelled(
@@ -478,6 +486,8 @@ class Environment:
                     max_memory_used_mb=tm.memory_peak_mb(self.pid) if self.pid else 0,
                     init_duration_ms=inv.init_duration_ms,
                     bill_init=inv.bill_init,
+                    restore_duration_ms=inv.restore_duration_ms,
+                    billed_restore_ms=inv.billed_restore_ms,
                     status=status,
                     error_type=error_type if status else None,
                     trace_id=trace.trace_id if trace else None,
@@ -553,6 +563,9 @@ class Environment:
             self._emit(self._out_buf.decode("utf-8", "replace").replace("\r", "\n"))
             self._out_buf = b""
 
+    def _failed_init_line(self, outcome: InitOutcome) -> str:
+        return tm.init_report_line(outcome.duration_ms, "init", "error", outcome.error_type)
+
     def _die(self, code: int | None) -> None:
         """The process ended (or never started): settle init and the current invocation."""
         self.exit_code = code if code is not None else self.exit_code
@@ -573,9 +586,7 @@ class Environment:
                     "Runtime.ExitError",
                     lambda_error("Runtime.ExitError", message),
                 )
-            self._emit(
-                tm.init_report_line(outcome.duration_ms, "init", "error", outcome.error_type)
-            )
+            self._emit(self._failed_init_line(outcome))
             self.init_future.set_result(outcome)
         for inv in (self._current, self._queued):
             if inv is not None and not inv.future.done():

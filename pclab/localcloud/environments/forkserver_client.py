@@ -70,22 +70,14 @@ class ForkServer:
         template: dict[str, Any] | None = None,
         cleanup: list[str] | None = None,
     ) -> None:
-        self._loop_thread = loop_thread
-        self._send_lock = threading.Lock()
-        self._tokens = itertools.count(1)
-        self._pending: dict[int, concurrent.futures.Future[int]] = {}
-        self._pending_exit: dict[int, ExitCallback] = {}
-        self._on_exit: dict[int, ExitCallback] = {}
-        self.children: set[int] = set()
-        self.gone = False
-        self._ready: concurrent.futures.Future[Preloaded] = concurrent.futures.Future()
+        self._setup(loop_thread)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         argv = [python, str(FORKSERVER_SCRIPT), str(theirs.fileno())]
         if template is not None:
             argv.append("--template=" + json.dumps(template))
         argv.extend(cleanup or [])
         try:
-            self.proc = subprocess.Popen(
+            self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
                 argv,
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
@@ -96,9 +88,33 @@ class ForkServer:
             raise ForkServerError(f"could not start {python}: {exc}") from exc
         finally:
             theirs.close()
+        self._attach(ours)
+
+    def _setup(self, loop_thread: EventLoopThread) -> None:
+        self._loop_thread = loop_thread
+        self._send_lock = threading.Lock()
+        self._tokens = itertools.count(1)
+        self._pending: dict[int, concurrent.futures.Future[int]] = {}
+        self._pending_exit: dict[int, ExitCallback] = {}
+        self._on_exit: dict[int, ExitCallback] = {}
+        self.children: set[int] = set()
+        self.gone = False
+        self._ready: concurrent.futures.Future[Preloaded] = concurrent.futures.Future()
+
+    def _attach(self, ours: socket.socket) -> None:
         ours.setblocking(False)
         self._sock = ours
-        loop_thread.call(loop_thread.loop.add_reader, ours.fileno(), self._readable)
+        self._loop_thread.call(self._loop_thread.loop.add_reader, ours.fileno(), self._readable)
+
+    @classmethod
+    def over(cls, loop_thread: EventLoopThread, sock: socket.socket) -> ForkServer:
+        """A process that already speaks this protocol on ``sock``: a SnapStart snapshot, which
+        another fork server started (its owner ends it; ``close`` only drops the socket)."""
+        server = cls.__new__(cls)
+        server._setup(loop_thread)
+        server.proc = None
+        server._attach(sock)
+        return server
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> Preloaded:
         try:
@@ -214,6 +230,8 @@ class ForkServer:
                 self._loop_thread.call(detach)
             sock.close()
             self.gone = True
+        if self.proc is None:
+            return
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
-import os
-import resource
 import shutil
 import tempfile
 import threading
@@ -32,7 +30,7 @@ from ..invocation import (
     TelemetrySink,
 )
 from . import telemetry as tm
-from .code import CodeCache
+from .code import CodeCache, code_root, raise_open_files_limit
 from .concurrency import FunctionState, FunctionStats, Limits, spec_fingerprint
 from .environment import (
     Environment,
@@ -48,35 +46,13 @@ from .metrics import CallContext, LambdaMetrics
 from .process import ForkServerLauncher, Launcher, SpawnLauncher
 from .provisioned import ProvisionedPools
 from .runtimes import Runtimes
+from .snapstart import Snapshots
 from .spares import SparePools
 
 log = logging.getLogger(__name__)
 
 ON_DEMAND_INIT_LIMIT_SECONDS = 10.0  # Lambda re-runs a longer init inside the first invoke
 LOG_TAIL_BYTES = 4096
-
-
-def _raise_open_files_limit() -> None:
-    """Each environment holds a port, a connection and a pipe: 300 of them pass a 1,024 limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard != resource.RLIM_INFINITY else 65536
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-
-
-def _code_root(work_dir: Path) -> Path:
-    """Where code zips are unpacked: RAM (/dev/shm) when there is some, else the work dir.
-
-    A sam-built package is thousands of small files (botocore); on this project's disk creating
-    them took 1-2 s, on tmpfs 0.1 s.
-    """
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        with contextlib.suppress(OSError):
-            if shutil.disk_usage(shm).free > 512 * 1024 * 1024:
-                return Path(tempfile.mkdtemp(prefix="pclab-lambda-code-", dir=shm))
-    return work_dir / "code"
 
 
 class EnvironmentManager:
@@ -96,7 +72,7 @@ class EnvironmentManager:
         platform_model: str | PlatformModel = "aws",
         runtime_cache_dir: Path | None = None,
     ) -> None:
-        _raise_open_files_limit()
+        raise_open_files_limit()
         # Lambda's own timings (runtime start, dependency imports, Invoke path), or "none".
         self.platform = (
             platform_model
@@ -111,7 +87,7 @@ class EnvironmentManager:
         self._own_work_dir = work_dir is None
         self._work_dir = Path(work_dir or tempfile.mkdtemp(prefix="pclab-lambda-"))
         (self._work_dir / "envs").mkdir(parents=True, exist_ok=True)
-        self._code_root = _code_root(self._work_dir)
+        self._code_root = code_root(self._work_dir)
         self._code = CodeCache(self._code_root)
         # What the fork server removes if this process dies without shutting down.
         leftovers = [self._code_root] + ([self._work_dir] if self._own_work_dir else [])
@@ -146,6 +122,7 @@ class EnvironmentManager:
         # What Lambda emits to CloudWatch (AWS/Lambda), read by the local cloud's CloudWatch.
         self.metrics = LambdaMetrics()
         self._pools = ProvisionedPools(self._ctx, self._lock, self._functions, self._fn)
+        self.snapshots = Snapshots(self._ctx)  # SnapStart versions (snapstart.py)
         self._warned_runtimes: set[tuple[str, str]] = set()
         self._closed = False
         self._stop = threading.Event()
@@ -191,7 +168,15 @@ class EnvironmentManager:
     ) -> tuple[ProvisionedStatus, int, str | None]:
         return self._pools.status(function_name, qualifier)
 
+    def publish_snapshot(self, spec: FunctionSpec) -> None:
+        self._warn_runtime(spec)
+        self.snapshots.publish(spec)
+
+    def snapshot_status(self, function_name: str, version: str) -> tuple[str, str | None] | None:
+        return self.snapshots.status(function_name, version)
+
     def delete_function(self, function_name: str) -> None:
+        self.snapshots.delete_function(function_name)
         with self._lock:
             fn = self._functions.pop(function_name, None)
             envs = list(fn.envs) if fn else []
@@ -210,6 +195,7 @@ class EnvironmentManager:
             self._functions.clear()
         for env in envs:
             env.kill()
+        self.snapshots.close()
         if self._spares is not None:
             self._spares.close()
         self._ctx.launcher.close()  # kills what is left and reaps it
@@ -344,7 +330,11 @@ class EnvironmentManager:
             fn.stats.inflight -= 1
             self.metrics.throttled(spec.function_name, _resource(request))
             raise
-        env = Environment(self._ctx, spec, "on-demand")
+        try:  # a SnapStart version's new environment restores from its snapshot
+            env = self.snapshots.environment(spec) or Environment(self._ctx, spec, "on-demand")
+        except LambdaServiceError:
+            fn.stats.inflight -= 1
+            raise
         env.busy = True
         fn.add_env(env)
         fn.stats.cold_starts += 1
@@ -374,6 +364,8 @@ class EnvironmentManager:
 
     def _cold_start(self, env: Environment, spec: FunctionSpec) -> tuple[InitOutcome, Environment]:
         """Start ``env``, wait for its init; past the init limit, init again inside the invoke."""
+        if env.init_type == "snap-start":
+            return self.snapshots.restore(env), env
         env.start()
         init = env.wait_init(self._init_limit)
         if init is not None:

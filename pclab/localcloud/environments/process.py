@@ -70,6 +70,7 @@ class LaunchSpec:
     template: dict[str, Any] | None = None
     platform: dict[str, Any] | None = None
     park_fd: int | None = None  # the child's end of a spare's socket: park (fork server only)
+    snapshot_fd: int | None = None  # SnapStart: the child's end of its fork socket (snapstart.py)
 
 
 def child_env(spec: LaunchSpec) -> dict[str, str]:
@@ -105,8 +106,8 @@ class SpawnLauncher:
         return Preloaded()
 
     def launch(self, spec: LaunchSpec, out_fd: int, on_exit: ExitCallback) -> int:
-        if spec.park_fd is not None:
-            raise ForkServerError("only the fork server launcher parks processes")
+        if spec.park_fd is not None or spec.snapshot_fd is not None:
+            raise ForkServerError("only the fork server launcher parks or snapshots processes")
         env = child_env(spec)
         proc = subprocess.Popen(
             [spec.python or self._python, "-m", "awslambdaric", spec.handler],
@@ -177,7 +178,8 @@ class ForkServerLauncher:
         """The host interpreter's plain fork server (tests kill it to check recovery)."""
         with self._lock:
             found = self._servers.get((self._python, None))
-        return found[0].proc.pid if found and not found[0].gone else None
+        proc = found[0].proc if found and not found[0].gone else None
+        return proc.pid if proc is not None else None
 
     def template_count(self) -> int:
         with self._lock:
@@ -249,6 +251,9 @@ class ForkServerLauncher:
         if spec.park_fd is not None:  # parks before the handler import (spares.py)
             request = {**self._request(spec), "park": True}
             return server.launch(request, [out_fd, spec.park_fd], on_exit)
+        if spec.snapshot_fd is not None:  # a SnapStart snapshot (snapstart.py)
+            request = {**self._request(spec), "snapshot": True}
+            return server.launch(request, [out_fd, spec.snapshot_fd], on_exit)
         return server.launch(self._request(spec), [out_fd], on_exit)
 
     @staticmethod

@@ -123,6 +123,15 @@ class RuntimeConnection(asyncio.Protocol):
         if method == "GET" and rest == "invocation/next":
             self._handler.on_next(self)
             return
+        restore = getattr(self._handler, "on_restore_next", None)  # SnapStart (snapstart.py)
+        if method == "GET" and rest == "restore/next" and restore is not None:
+            restore(self)
+            return
+        restore_error = getattr(self._handler, "on_restore_error", None)
+        if method == "POST" and rest == "restore/error" and restore_error is not None:
+            restore_error(body, headers.get("lambda-runtime-function-error-type"))
+            self._reply(*_ACCEPTED)
+            return
         if method == "POST" and rest == "init/error":
             self._handler.on_init_error(body, headers.get("lambda-runtime-function-error-type"))
             self._reply(*_ACCEPTED)
@@ -164,6 +173,10 @@ class RuntimeConnection(asyncio.Protocol):
         if extra:
             lines.extend(f"{k}: {v}" for k, v in extra.items())
         self._transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+    def send_ok(self) -> None:
+        """Answer ``GET /restore/next``: 200, empty body (the runtime reads nothing of it)."""
+        self._reply(200, b"")
 
     def send_event(self, headers: dict[str, str], body: bytes) -> bool:
         """Answer the pending ``/next`` with an event; False when the connection is gone."""

@@ -95,6 +95,24 @@ def init_start_line(
     return line
 
 
+def restore_start_line(init_start: str, restore_ms: float | None) -> str:
+    """RESTORE_START: INIT_START's runtime fields (``RESTORE_START Runtime Version: java:11.v21
+    Runtime Version ARN: ...`` on AWS), and when modelled, the modelled part of the restore."""
+    fields = [f for f in init_start.split("\t") if not f.startswith("Modelled:")]
+    line = "RESTORE_" + "\t".join(fields).removeprefix("INIT_")
+    if restore_ms is not None:
+        line += f"\tModelled: snapshot restore {restore_ms:.0f} ms (unmeasured for Python)"
+    return line
+
+
+def restore_report_line(duration_ms: float, error_type: str | None = None) -> str:
+    """RESTORE_REPORT, written when a restored environment is ready (or its restore failed)."""
+    line = f"RESTORE_REPORT Restore Duration: {duration_ms:.2f} ms"
+    if error_type:
+        line += f"\tStatus: error\tError Type: {error_type}"
+    return line
+
+
 def start_line(request_id: str, version: str) -> str:
     return f"START RequestId: {request_id} Version: {version}"
 
@@ -116,6 +134,8 @@ class ReportFields:
     trace_id: str | None = None
     segment_id: str | None = None
     sampled: bool = False
+    restore_duration_ms: float | None = None  # SnapStart: the caller waited for this restore
+    billed_restore_ms: float | None = None  # its after-restore part (runtime load, hooks)
 
 
 def billed_duration_ms(fields: ReportFields) -> int:
@@ -136,6 +156,9 @@ def report_line(fields: ReportFields) -> str:
     ]
     if fields.init_duration_ms is not None:
         parts.append(f"Init Duration: {fields.init_duration_ms:.2f} ms")
+    if fields.restore_duration_ms is not None:  # "Monitoring for Lambda SnapStart"
+        parts.append(f"Restore Duration: {fields.restore_duration_ms:.2f} ms")
+        parts.append(f"Billed Restore Duration: {math.ceil(fields.billed_restore_ms or 0.0)} ms")
     if fields.status is not None:
         parts.append(f"Status: {fields.status}")
     if fields.error_type is not None:
@@ -184,6 +207,7 @@ class InvocationTrace:
     function_error: bool = False
     error_type: str | None = None
     init_modelled: dict[str, float | str] | None = None  # the platform model's part of the init
+    restore: tuple[float, float] | None = None  # SnapStart: the restore the caller waited for
 
 
 def lambda_segments(t: InvocationTrace) -> list[str]:
@@ -213,6 +237,16 @@ def lambda_segments(t: InvocationTrace) -> list[str]:
                 "aws": aws_fn,
                 # Not Lambda's: says which part of this init the local cloud modelled.
                 **({"metadata": {"pclab": t.init_modelled}} if t.init_modelled else {}),
+            }
+        )
+    if t.restore is not None:  # SnapStart's subsegment in place of Initialization
+        subsegments.append(
+            {
+                "id": new_segment_id(),
+                "name": "Restore",
+                "start_time": t.restore[0],
+                "end_time": t.restore[1],
+                "aws": aws_fn,
             }
         )
     inv_start, inv_end = t.invocation if t.invocation else (t.service_start, t.service_end)

@@ -33,6 +33,9 @@ from pclab.localcloud.invocation import LambdaServiceError
 from pclab.localcloud.moto._patching import _control
 from pclab.localcloud.moto.cloudformation_resources import _DeclaredModel, _OwnResource
 from pclab.localcloud.moto.lambda_ import _lambda_backend
+from pclab.localcloud.moto.lambda_snapstart import apply_snap_start
+
+SNAPSHOT_WAIT_SECONDS = 900.0  # a SnapStart version's create waits for its init (Active)
 
 
 def _function_name(value: str) -> str:
@@ -199,6 +202,9 @@ def _make_lambda_models(base: type) -> list[type]:
             fn = backend.publish_version(name, properties.get("Description", ""))
             version = str(fn.version)
             resource = _VersionResource(name, version, fn.function_arn, region_name)
+            snapshot = _control().wait_snapshot(region_name, name, version, SNAPSHOT_WAIT_SECONDS)
+            if snapshot is not None and snapshot[0] != "Active":
+                raise ValueError(f"Version {version} of {name} is {snapshot[0]}: {snapshot[1]}")
             count = _pc_count(properties)
             if count is not None:
                 with _lambda_errors_fail_resource():
@@ -371,13 +377,25 @@ def _bring_function_up_to_date(
 def _apply_function_extras(
     fn: Any, properties: dict[str, Any], reserved: Any, region: str, *, updating: bool = False
 ) -> None:
-    """What moto's Function model drops: TracingConfig, and reserved concurrency under our rules."""
+    """What moto's Function model drops: TracingConfig, SnapStart, and reserved concurrency under
+    our rules."""
     tracing = properties.get("TracingConfig")
     fn.tracing_config = tracing or {"Mode": "PassThrough"}
     control = _control()
 
     def undo_create() -> None:
         _lambda_backend(fn.account_id, region).delete_function(fn.function_name)
+
+    try:
+        apply_snap_start(fn, properties.get("SnapStart"))
+    except ValueError as error:  # CREATE_FAILED with AWS's words, nothing left behind
+        if not updating:
+            with contextlib.suppress(Exception):
+                undo_create()
+        raise ValueError(
+            f"{error} (Service: Lambda, Status Code: 400, Error Code: "
+            "InvalidParameterValueException)"
+        ) from None
 
     with _lambda_errors_fail_resource(None if updating else undo_create):
         if reserved is not None:

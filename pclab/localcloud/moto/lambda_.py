@@ -35,6 +35,11 @@ from typing import Any
 
 from pclab.localcloud.invocation import FunctionSpec
 from pclab.localcloud.moto._patching import ACCOUNT_ID, _control, _patch
+from pclab.localcloud.moto.lambda_snapstart import (
+    PUBLISHED_VERSIONS,
+    install_snap_start,
+    snap_start_of,
+)
 from pclab.localcloud.moto.sts import RoleCredentials
 
 
@@ -81,6 +86,7 @@ class MotoFunctionDirectory:
             region=fn.region,
             account_id=fn.account_id,
             service_environment=self._service_environment(fn, env),
+            snap_start=version != "$LATEST" and snap_start_of(fn) == PUBLISHED_VERSIONS,
         )
 
     def _service_environment(self, fn: Any, own: dict[str, str]) -> dict[str, str]:
@@ -159,6 +165,7 @@ def _install_lambda() -> None:
 
     _patch(LambdaBackend, "update_alias", update_alias)
     _install_alias_status_codes()
+    install_snap_start()  # SnapStart's setting, version states and snapshots (lambda_snapstart)
 
 
 # Lambda's success status per alias operation (API reference; botocore's ``http.responseCode``)

@@ -15,6 +15,7 @@ from localcloud.moto.guard import (
 from pclab.localcloud import moto as moto_ext
 
 LAMBDA_RESPONSE = "moto.awslambda.responses.LambdaResponse"
+LAMBDA_FUNCTION = "moto.awslambda.models.LambdaFunction"
 
 # (owner, attribute) -> leading parameters of moto's original
 PATCHED_SIGNATURES: dict[tuple[str, str], list[str]] = {
@@ -24,6 +25,11 @@ PATCHED_SIGNATURES: dict[tuple[str, str], list[str]] = {
     (LAMBDA_RESPONSE, "delete_alias"): ["self"],
     (LAMBDA_RESPONSE, "get_alias"): ["self"],
     (LAMBDA_RESPONSE, "update_alias"): ["self"],
+    # lambda_snapstart.py (SnapStart's setting, version states, snapshots at publish)
+    (LAMBDA_FUNCTION, "__init__"): ["self", "account_id", "spec"],
+    (LAMBDA_FUNCTION, "update_configuration"): ["self", "config_updates"],
+    (LAMBDA_FUNCTION, "get_configuration"): ["self"],
+    (LAMBDA_BACKEND, "publish_version"): ["self", "function_name", "description"],
 }
 
 # (module, dotted attribute) read without replacing
