@@ -94,9 +94,15 @@ class Live:
         definition = definition.replace("${FunctionAliasArn}", alias_arn)
         definition = definition.replace("${MapMaxConcurrency}", "0")
         definition = definition.replace("${LoadMode}", load_mode)
-        role = self.client("iam").create_role(
-            RoleName=f"sm-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}"
-        )["Role"]["Arn"]
+        iam, role_name = self.client("iam"), f"sm-{uuid.uuid4().hex[:8]}"
+        role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        # what the template's state machine role allows (the local cloud checks it, as AWS does)
+        allow = {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": alias_arn}
+        iam.put_role_policy(
+            RoleName=role_name,
+            PolicyName="invoke",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
+        )
         arn: str = self.client("stepfunctions").create_state_machine(
             name=f"sm-{uuid.uuid4().hex[:8]}", definition=definition, roleArn=role
         )["stateMachineArn"]
