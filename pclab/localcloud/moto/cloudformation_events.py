@@ -183,8 +183,11 @@ def _checked_resource_step(original: Callable[..., Any], verb: str) -> Callable[
     ) -> Any:
         resource_type = str(resource_json.get("Type"))
         condition = resource_json.get("Condition")
-        if not condition or resources_map.lazy_condition_map[condition]:
-            check_supported(logical_id, resource_type)
+        if condition and not resources_map.lazy_condition_map[condition]:
+            # Not in the stack (AWS shows no event for it). moto skips it on create but would
+            # update it, with references to resources that do not exist.
+            return None
+        check_supported(logical_id, resource_type)
         _validate_properties(logical_id, resource_json)
         _resource_event(resources_map, logical_id, resource_type, f"{verb}_IN_PROGRESS", "")
         try:

@@ -12,6 +12,9 @@ What the patches add, and why moto needs them (see FACTS.md):
   (``parsing.parse_and_create_resource`` / ``parse_and_update_resource``,
   ``CloudFormationBackend.execute_change_set`` / ``create_stack`` / ``update_stack``; the
   events and rollback themselves are in :mod:`.cloudformation_events`);
+* ListStackResources / DescribeStackResources leave out resources whose Condition is false
+  (moto lists them as empty entries: ``CloudFormationBackend.list_stack_resources`` /
+  ``describe_stack_resources``);
 * stack outputs after a change set is executed (moto keeps the empty ones of the empty stack);
   "no changes" detected on the transformed template, and a change list that names only what a
   changed parameter touches (``Stack.has_template`` / ``has_parameters``, ``ChangeSet.diff``);
@@ -332,6 +335,11 @@ def _install_cloudformation() -> None:
     for name, creating in (("create_stack", True), ("update_stack", False)):
         _patch(Backend, name, _stack_call(getattr(Backend, name), creating=creating))
 
+    # --- a resource whose Condition is false is not in the stack (moto keeps a None for it,
+    # listed as an entry with no logical ID, type or physical ID) ---
+    for name in ("list_stack_resources", "describe_stack_resources"):
+        _patch(Backend, name, _without_skipped(getattr(Backend, name)))
+
     # --- our models replace moto's for the same types ---
     _installed["models"] = _make_models()
     parsing.get_model_list.cache_clear()
@@ -340,3 +348,13 @@ def _install_cloudformation() -> None:
     # Fixed now, not at the first deploy: a moto module imported later (a service's first
     # request) must not change the supported types behind the documented list.
     parsing.get_model_map()
+
+
+def _without_skipped(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's (stack, resources) answer without the Nones of false-Condition resources."""
+
+    def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+        stack, resources = original(self, *args, **kwargs)
+        return stack, [resource for resource in resources if resource is not None]
+
+    return read

@@ -35,6 +35,8 @@ PATCHED_SIGNATURES: dict[tuple[str, str], list[str]] = {
     (CFN_BACKEND, "execute_change_set"): ["self", "change_set_name", "stack_name"],
     (CFN_BACKEND, "create_stack"): ["self", "name", "template", "parameters"],
     (CFN_BACKEND, "update_stack"): ["self", "name", "template", "role_arn", "parameters"],
+    (CFN_BACKEND, "list_stack_resources"): ["self", "stack_name_or_id"],
+    (CFN_BACKEND, "describe_stack_resources"): ["self", "stack_name", "logical_resource_id"],
 }
 
 # (module, dotted attribute) read without replacing
