@@ -14,6 +14,7 @@ from localcloud.moto.guard import (
 )
 from pclab.localcloud.moto import MotoTelemetrySink
 from pclab.localcloud.moto.stepfunctions import new_trace_id
+from pclab.localcloud.moto.xray import segment_document
 
 RESPONSES = "moto.xray.responses.XRayResponse"
 
@@ -43,20 +44,32 @@ def test_read_internal_exists(module: str, attribute: str) -> None:
     assert_read_internal_exists(module, attribute)
 
 
-def test_stored_segments_have_the_fields_we_read(cloud: Cloud) -> None:
-    """SegmentCollection._traces and TraceSegment's id/end_time/raw, behind stored_traces()."""
+def test_stored_segments_give_back_the_documents_sent(cloud: Cloud) -> None:
+    """SegmentCollection._traces and TraceSegment's attributes (+ misc) rebuild each document."""
     from moto.xray.models import xray_backends
 
     trace_id, start = new_trace_id(), time.time()
-    document = json.dumps(
-        {"name": "fn", "id": "00000000000000a1", "trace_id": trace_id, "start_time": start,
-         "end_time": start + 0.1}
-    )  # fmt: skip
-    MotoTelemetrySink().put_trace_segments([document])
+    sent = {
+        "name": "fn",
+        "id": "00000000000000a1",
+        "trace_id": trace_id,
+        "start_time": start,
+        "end_time": start + 0.1,
+        "origin": "AWS::Lambda::Function",
+        "parent_id": "00000000000000b2",
+        "type": "segment",
+        "http": {"response": {"status": 200}},
+        "aws": {"request_id": "r1"},
+        "annotations": {"cold_start": True},
+        "metadata": {"m": 1},
+        "user": "u",
+        "service": {"version": "1"},
+        "error": True,
+        "subsegments": [
+            {"id": "00000000000000c3", "name": "work", "start_time": start, "end_time": start}
+        ],
+    }
+    MotoTelemetrySink().put_trace_segments([json.dumps(sent)])
     stored = xray_backends[ACCOUNT][REGION]._segment_collection._traces[trace_id]
     (segment,) = stored["segments"]
-    assert (segment.id, segment.end_time, segment.raw) == (
-        "00000000000000a1",
-        start + 0.1,
-        document,
-    )
+    assert segment_document(segment) == sent
