@@ -27,6 +27,7 @@ from pclab.cloud.endpoint import DEFAULT_TIMEOUT_SECONDS, EndpointLost
 from pclab.cloud.errors import RunnerError, as_runner_error, error_code
 from pclab.cloud.input import ExecutionInput, arrival_problem, arrival_span
 from pclab.cloud.scripts import run_script
+from pclab.cloud.snapstart_python import find_python312, link_dir
 
 REGION = "us-east-1"
 DUMMY_CREDENTIALS = ("testing", "testing")
@@ -148,6 +149,22 @@ def ensure_bucket(clients: Clients, bucket: str) -> None:
         raise as_runner_error(error, f"creating bucket {bucket}") from None
 
 
+def snapstart_overrides(given: Sequence[str], console: Console, bin_dir: Path) -> tuple[str, ...]:
+    """PythonRuntime=python3.12 (the SnapStart arm on) when sam build can use a python3.12;
+    else one line saying why the demo runs two arms. A user's PythonRuntime wins."""
+    if any(item.split("=", 1)[0] == "PythonRuntime" for item in given):
+        return ()
+    python = find_python312()
+    if python is None:
+        console.print(
+            "SnapStart arm off: no working python3.12 for sam build on this machine (pyenv's "
+            "~/.pyenv/versions/3.12.*, or python3.12 on PATH); deploying python3.11, two arms"
+        )
+        return ()
+    link_dir(python, bin_dir)
+    return ("PythonRuntime=python3.12",)
+
+
 def deploy(options: DemoOptions, console: Console, result: DemoResult) -> Clients:
     """Bucket, package, deploy: the stack is ready (PC allocated) when this returns."""
     clients = make_clients(
@@ -174,12 +191,16 @@ def deploy(options: DemoOptions, console: Console, result: DemoResult) -> Client
         # The build folder and the cache `sam build --cached` keeps beside it both live in this
         # private folder: never shared with another build running alongside, gone afterwards.
         env["PCLAB_BUILD_DIR"] = str(Path(build_dir) / "build")
+        python_bin = Path(build_dir) / "python"
+        runtime = snapstart_overrides(options.parameter_overrides, console, python_bin)
+        if runtime:  # sam build finds this python3.12 first; nothing else on PATH changes
+            env["PATH"] = f"{python_bin}{os.pathsep}{env['PATH']}"
         deploy_command = [str(project / "sam-deploy.sh"), options.stack, str(packaged)]
         deploy_command += ["--region", REGION]
         deploy_command += [
             "--parameter-overrides",
             *parameter_overrides(
-                options.parameter_overrides,
+                (*options.parameter_overrides, *runtime),
                 arrivals=arrival_span(options.run_input) is not None,
             ),
         ]

@@ -31,20 +31,36 @@ TARGET_OUTPUTS = (
     ),
 )
 REQUIRED_OUTPUTS = tuple(key for target in TARGET_OUTPUTS for key in target[1:])
+# The third arm, when the stack has it (SnapStartArm: on python3.12 and later only).
+OPTIONAL_TARGET_OUTPUTS = (
+    (
+        "snapstart",
+        "SnapStartConcurrencyTestStateMachineArn",
+        "SnapStartConcurrencyTestFunctionName",
+        "SnapStartConcurrencyTestFunctionAliasArn",
+    ),
+)
 
 
 @dataclass(frozen=True)
 class Target:
     """One state machine of the experiment and the function alias it invokes."""
 
-    label: str  # "reserved" | "provisioned"
+    label: str  # "reserved" | "provisioned" | "snapstart" | "function" (pclab run --function)
     state_machine_arn: str
     function_name: str
     alias_arn: str
+    # The run's name in the report and raw/ (None: the state machine's). The load generator
+    # serves every function, so its runs are named after the function they measure.
+    run: str | None = None
 
     @property
     def state_machine_name(self) -> str:
         return self.state_machine_arn.rsplit(":", 1)[-1]
+
+    @property
+    def run_name(self) -> str:
+        return self.run or self.state_machine_name
 
     @property
     def qualifier(self) -> str | None:
@@ -118,7 +134,8 @@ def read_stack(clients: Clients, name: str) -> Stack:
         )
     targets = tuple(
         Target(label, outputs[machine], outputs[function], outputs[alias])
-        for label, machine, function, alias in TARGET_OUTPUTS
+        for label, machine, function, alias in TARGET_OUTPUTS + OPTIONAL_TARGET_OUTPUTS
+        if all(outputs.get(key) for key in (machine, function, alias))
     )
     return Stack(name, status, outputs, parameters, targets)
 

@@ -27,6 +27,22 @@ def test_outputs_become_targets_in_the_samples_order(clients: Clients) -> None:
     assert provisioned.qualifier == "live"
 
 
+def test_the_snapstart_arm_is_a_third_target_when_the_stack_has_it(clients: Clients) -> None:
+    outputs = experiment_outputs(MACHINE + "Base-1", MACHINE + "Provisioned-2")
+    outputs |= {
+        "SnapStartConcurrencyTestStateMachineArn": MACHINE + "SnapStart-3",
+        "SnapStartConcurrencyTestFunctionName": "snap-fn",
+        "SnapStartConcurrencyTestFunctionAliasArn": (
+            "arn:aws:lambda:us-east-1:123456789012:function:snap-fn:live"
+        ),
+    }
+    create_stack(clients, "three", outputs)
+    stack = read_stack(clients, "three")
+    assert [t.label for t in stack.targets] == ["reserved", "provisioned", "snapstart"]
+    assert stack.targets[2].state_machine_name == "SnapStart-3"
+    assert stack.targets[2].qualifier == "live"
+
+
 def test_unknown_stack_names_it_and_the_fix(clients: Clients) -> None:
     with pytest.raises(RunnerError) as caught:
         read_stack(clients, "nope")
