@@ -134,6 +134,12 @@ class Invocation:
     sources: set[Source] = field(default_factory=set)
 
     @property
+    def restore_duration_ms(self) -> float | None:
+        """SnapStart: the restore this call's environment made, for its first call (a ``snap-start``
+        environment's REPORT ``Restore Duration`` is read as its init)."""
+        return self.init_duration_ms if self.init_type == INIT_TYPE_SNAPSTART else None
+
+    @property
     def caller_latency_s(self) -> float | None:
         """Seconds the caller waited for this call (attempt start to result), if a source saw it."""
         if self.started_at is None or self.ended_at is None:
@@ -311,7 +317,7 @@ class RunSummary:
     latency_caller_cold: LatencyStats
     latency_caller_warm: LatencyStats
     latency_handler: LatencyStats
-    init_duration: LatencyStats  # init durations of caller-visible cold starts
+    init_duration: LatencyStats  # init durations of caller-visible cold starts (not restores)
     peak_concurrency: int  # maximum number of overlapping calls
     asked_concurrency: int | None  # items, capped by Map concurrency
     makespan_s: float | None  # first call start to last call end
@@ -322,6 +328,10 @@ class RunSummary:
         default_factory=lambda: LatencyStats(0, None, None, None, None, None)
     )
     notes: tuple[str, ...] = ()
+    # SnapStart: the restores the caller-visible cold starts of snap-start environments waited for
+    restore_duration: LatencyStats = field(
+        default_factory=lambda: LatencyStats(0, None, None, None, None, None)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -288,7 +288,13 @@ def summarise(name: str, calls: Sequence[Invocation], config: RunConfig) -> RunS
         latency_caller_warm=latency_stats(inv.caller_latency_s for inv in warm),
         latency_handler=latency_stats(inv.handler_latency_s for inv in calls),
         init_duration=latency_stats(
-            inv.init_duration_ms / 1000.0 if inv.init_duration_ms is not None else None
+            inv.init_duration_ms / 1000.0
+            if inv.init_duration_ms is not None and inv.restore_duration_ms is None
+            else None
+            for inv in cold
+        ),
+        restore_duration=latency_stats(
+            inv.restore_duration_ms / 1000.0 if inv.restore_duration_ms is not None else None
             for inv in cold
         ),
         peak_concurrency=peak,

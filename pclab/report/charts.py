@@ -26,6 +26,7 @@ INIT_COLOR = "#e8743b"
 ON_DEMAND_COLOR = "#2f6db3"
 PC_COLOR = "#1a9e77"
 CALLER_COLOR = "#c9ced6"
+RESTORE_COLOR = "#b07aa1"  # SnapStart: a restore from the snapshot, not an init
 MAX_LABELLED_ROWS = 40
 DPI = 110
 
@@ -72,6 +73,7 @@ def timeline_chart(
         rows.setdefault(key, len(rows))
     caller: list[list[tuple[float, float]]] = [[] for _ in rows]
     init: list[list[tuple[float, float]]] = [[] for _ in rows]
+    restore: list[list[tuple[float, float]]] = [[] for _ in rows]
     on_demand: list[list[tuple[float, float]]] = [[] for _ in rows]
     provisioned: list[list[tuple[float, float]]] = [[] for _ in rows]
     for inv in calls:
@@ -85,11 +87,12 @@ def timeline_chart(
             assert interval is not None
             body = interval
         if inv.cold:
+            waited = restore if inv.restore_duration_ms is not None else init
             if inv.init_start is not None and inv.init_end is not None:
-                init[row].append((inv.init_start - origin, inv.init_end - inv.init_start))
+                waited[row].append((inv.init_start - origin, inv.init_end - inv.init_start))
             elif inv.init_duration_ms is not None:
                 seconds = inv.init_duration_ms / 1000.0
-                init[row].append((body[0] - seconds - origin, seconds))
+                waited[row].append((body[0] - seconds - origin, seconds))
         target = provisioned if inv.served_by_pc else on_demand
         target[row].append((body[0] - origin, body[1] - body[0]))
 
@@ -99,8 +102,9 @@ def timeline_chart(
     for row in range(count):
         if caller[row]:
             axes.broken_barh(caller[row], (row - 0.45, 0.9), facecolors=CALLER_COLOR, linewidth=0)
-        if init[row]:
-            axes.broken_barh(init[row], (row - 0.32, 0.64), facecolors=INIT_COLOR, linewidth=0)
+        for bars, color in ((init, INIT_COLOR), (restore, RESTORE_COLOR)):
+            if bars[row]:
+                axes.broken_barh(bars[row], (row - 0.32, 0.64), facecolors=color, linewidth=0)
         if on_demand[row]:
             axes.broken_barh(
                 on_demand[row], (row - 0.32, 0.64), facecolors=ON_DEMAND_COLOR, linewidth=0
@@ -129,6 +133,7 @@ def timeline_chart(
     present = [
         (caller, CALLER_COLOR, "caller waiting (Step Functions task)"),
         (init, INIT_COLOR, "Initialization the caller waited for (cold start)"),
+        (restore, RESTORE_COLOR, "SnapStart restore the caller waited for (cold start)"),
         (on_demand, ON_DEMAND_COLOR, "Invocation, on-demand environment"),
         (provisioned, PC_COLOR, "Invocation, provisioned environment"),
     ]

@@ -70,6 +70,7 @@ def _run(summary: RunSummary, analysis: Analysis) -> dict[str, Any]:
             "caller_warm": _latency(summary.latency_caller_warm),
             "handler": _latency(summary.latency_handler),
             "init": _latency(summary.init_duration),
+            "restore": _latency(summary.restore_duration),
             "overhead": _latency(summary.overhead),
         },
         "concurrency": {"peak": summary.peak_concurrency, "asked": summary.asked_concurrency},
@@ -112,6 +113,7 @@ def _invocation(inv: Invocation) -> dict[str, Any]:
     record["caller_latency_s"] = inv.caller_latency_s
     record["handler_latency_s"] = inv.handler_latency_s
     record["overhead_s"] = inv.overhead_s
+    record["restore_duration_ms"] = inv.restore_duration_ms
     record["sources"] = sorted(str(s) for s in inv.sources)
     return record
 

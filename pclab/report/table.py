@@ -115,6 +115,8 @@ def summary_rows(analysis: Analysis) -> list[tuple[str, list[str]]]:
     row("  warm calls p50", [seconds(r.latency_caller_warm.p50) for r in runs])
     row("Handler only p50/p90/p99/max", [_percentiles(r.latency_handler) for r in runs])
     row("Init duration p50 (cold calls)", [seconds(r.init_duration.p50) for r in runs])
+    if any(r.restore_duration.count for r in runs):  # SnapStart: restores, not inits
+        row("Restore duration p50 (cold calls)", [seconds(r.restore_duration.p50) for r in runs])
     row(
         "Overhead p50 / max (caller - handler - init)",
         [f"{seconds(r.overhead.p50)} / {seconds(r.overhead.max)}" for r in runs],
