@@ -596,4 +596,4 @@ class Environment:
             self._pending_trace = None
         if self._endpoint is not None:
             self._endpoint.close()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self.ctx.loop.aside(shutil.rmtree, self._tmp, True)  # off the loop: disk is slow

@@ -214,8 +214,14 @@ def test_idle_environments_are_reaped(sink: MemorySink) -> None:
     try:
         spec = make_spec("idle", init_delay=0, work=0)
         pid = body(invoke(mgr, spec))["pid"]
+        envs = mgr._work_dir / "envs"  # each environment's /tmp lives here while it runs
+        assert any(envs.iterdir())
         assert_gone([pid], timeout=5)
         assert mgr.stats("idle").environments == 0
+        deadline = time.monotonic() + 5  # removed off the event loop thread, soon after
+        while any(envs.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(envs.iterdir()), "a reaped environment's /tmp is removed with it"
         assert body(invoke(mgr, spec))["first"] is True, "after reaping, the next call is cold"
     finally:
         pids = mgr.environment_pids()
