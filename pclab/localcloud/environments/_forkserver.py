@@ -85,6 +85,30 @@ finally:
     del sys.modules["runtime_client"]
 
 _BASE_PATH = [p for p in sys.path[1:]]  # without this script's own directory
+# Written on the environment's stdout just before the runtime posts an answer: when the call's
+# work ended inside the environment (pclab/localcloud/environments/output.py reads it; the same
+# bytes as its RETURNED_MARK).
+RETURNED_MARK = b"\x1epclab:returned "
+
+
+def _mark_returns() -> None:
+    """Wrap the runtime client's two ways of answering a call so that each first writes
+    RETURNED_MARK, the request id and the time. Done once here; every child inherits it."""
+    base = awslambdaric.lambda_runtime_client.BaseLambdaRuntimeClient
+    for name in ("post_invocation_result", "post_invocation_error"):
+        original = getattr(base, name)
+
+        def marked(
+            self: Any, invoke_id: str, *args: Any, _original: Any = original, **kw: Any
+        ) -> Any:
+            with contextlib.suppress(OSError):
+                os.write(1, RETURNED_MARK + f"{invoke_id} {time.time():.6f}\n".encode())
+            return _original(self, invoke_id, *args, **kw)
+
+        setattr(base, name, marked)
+
+
+_mark_returns()
 _SERVER_PID = os.getpid()
 _PR_SET_PDEATHSIG = 1
 

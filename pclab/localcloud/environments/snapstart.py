@@ -143,9 +143,7 @@ class RestoredEnvironment(Environment):
             (self._tmp / "tmp").mkdir(parents=True, exist_ok=True)
             self._endpoint = RuntimeApiEndpoint(self.ctx.loop, self)
             r, w = os.pipe2(os.O_CLOEXEC)
-            os.set_blocking(r, False)
-            self._out_fd = r
-            self.ctx.loop.call_soon(self._watch_output, r)
+            self._output.attach(r)
             self.started_at = time.time()
             model = self.ctx.platform
             assert self.interpreter is not None

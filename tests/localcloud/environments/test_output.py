@@ -1,0 +1,119 @@
+"""When a call ends: at the runtime's answer inside the environment, not when this machine got
+round to reading it (issue 11: 150 completions on 2 cores queued 50-340 ms after the handlers).
+
+The pipe reader on its own, then real environments whose runtime is made slow to post its answer
+(the handler swaps in a runtime client that sleeps first, as a loaded machine delays it): with
+the platform model on, REPORT's Duration is the handler's; with it off, raw timings count the
+delay.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pclab.localcloud.environments import EnvironmentManager
+from pclab.localcloud.environments.loop import EventLoopThread
+from pclab.localcloud.environments.output import RETURNED_MARK, OutputPipe
+
+from .conftest import MemorySink, assert_gone, children_of, make_spec
+from .helpers import body, invoke
+
+FORKSERVER = Path(__file__).resolve().parents[3] / "pclab/localcloud/environments/_forkserver.py"
+
+# The handler answers after 0.1 s of work; its runtime client then waits 0.6 s before posting.
+SLOW_POST = """\
+import time
+import awslambdaric.lambda_runtime_client as lrc
+
+class SlowPost:
+    def __init__(self, inner):
+        self.inner = inner
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+    def post_invocation_result(self, *args):
+        time.sleep(0.6)
+        return self.inner.post_invocation_result(*args)
+
+def handler(event, context):
+    if not isinstance(lrc.runtime_client, SlowPost):
+        lrc.runtime_client = SlowPost(lrc.runtime_client)
+    time.sleep(0.1)
+    return {"ok": True}
+"""
+
+
+def test_the_mark_is_the_same_on_both_sides() -> None:
+    tree = ast.parse(FORKSERVER.read_text())
+    [value] = [
+        node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == "RETURNED_MARK" for t in node.targets)
+        and isinstance(node.value, ast.Constant)
+    ]
+    assert value == RETURNED_MARK
+
+
+def test_the_pipe_keeps_marks_out_of_the_log() -> None:
+    loop = EventLoopThread("test-output")
+    lines: list[str] = []
+    read, write = os.pipe()
+    pipe = OutputPipe(loop, lines.append)
+    done = threading.Event()
+    try:
+        pipe.attach(read)
+        os.write(
+            write, b"hello\r  world\nno newline yet" + RETURNED_MARK + b"req-1 1700000000.25\n"
+        )
+        os.write(write, RETURNED_MARK + b"req-2 not-a-time\nlast\n")
+        loop.call_soon(lambda: (pipe.drain(), done.set()))
+        assert done.wait(5)
+        assert lines == ["hello\n  world", "no newline yet", "last"]
+        assert pipe.returned_at("req-1") == 1700000000.25
+        assert pipe.returned_at("req-1") is None  # once
+        assert pipe.returned_at("req-2") is None  # a mark cut short is no time
+    finally:
+        os.close(write)
+        loop.call_soon(pipe.close)
+        loop.stop()
+
+
+def report_duration_ms(sink: MemorySink, group: str) -> float:
+    [report] = [m for m in sink.messages(group) if m.startswith("REPORT")]
+    return float(report.split("\tDuration: ")[1].split(" ms")[0])
+
+
+@pytest.fixture(params=["aws", "none"])
+def model_manager(request: pytest.FixtureRequest, sink: MemorySink) -> Iterator[EnvironmentManager]:
+    before = set(children_of(os.getpid()))
+    mgr = EnvironmentManager(sink, idle_timeout_seconds=60, platform_model=request.param)
+    try:
+        yield mgr
+    finally:
+        pids = mgr.environment_pids()
+        helpers = [p for p in children_of(os.getpid()) if p not in before]
+        mgr.shutdown()
+        assert_gone(pids + helpers)
+
+
+def test_a_call_ends_when_its_runtime_answers_inside_the_environment(
+    model_manager: EnvironmentManager, sink: MemorySink
+) -> None:
+    spec = make_spec("slowpost", files={"app.py": SLOW_POST})
+    started = time.monotonic()
+    assert body(invoke(model_manager, spec)) == {"ok": True}
+    waited = time.monotonic() - started
+    model_manager.flush_telemetry()
+    duration = report_duration_ms(sink, "/aws/lambda/slowpost")
+    assert waited >= 0.7  # the caller really waited for the slow post
+    if model_manager.platform.enabled:
+        assert 100 <= duration < 400, duration  # the handler's 0.1 s, not the post's 0.6 s
+    else:
+        assert duration >= 700, duration  # raw timings: what this machine took
