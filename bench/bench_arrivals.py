@@ -91,7 +91,7 @@ def main() -> int:
             calls = [c for c in report["invocations"] if c["run"] == run["name"]]
             late = np.asarray(given.lateness(calls))
             # the same calls at the times they really started (the Map's children start late)
-            starts = [c["started_at"] - given.started_at for c in calls if c.get("started_at")]
+            starts = [c["started_at"] - given.zero for c in calls if c.get("started_at")]
             real = compare(run, replay(out / "report.json", starts, pc, run=run["name"]))
             rows = (("local", counts, 0), ("sim", counts, 1), ("sim@", real, 1))
             for side, values, index in rows:

@@ -238,6 +238,8 @@ class RunConfig:
     items: int | None = None  # items in the execution input
     max_concurrency: int | None = None  # Map MaxConcurrency (0 = as many as possible)
     inline_map: bool = True  # inline Map caps concurrency at 40 (FACTS.md)
+    # latest startAfterSeconds when the items arrive over time (None: all at once, a burst)
+    arrival_span_s: int | None = None
     pc_enabled_seconds: float | None = None  # how long PC was enabled (cost; default: makespan)
 
 
@@ -319,7 +321,7 @@ class RunSummary:
     latency_handler: LatencyStats
     init_duration: LatencyStats  # init durations of caller-visible cold starts (not restores)
     peak_concurrency: int  # maximum number of overlapping calls
-    asked_concurrency: int | None  # items, capped by Map concurrency
+    asked_concurrency: int | None  # items, capped by Map concurrency; None: items arrive over time
     makespan_s: float | None  # first call start to last call end
     cost: CostBreakdown
     # caller latency minus handler time minus the init waited for: what Lambda and Step

@@ -175,9 +175,14 @@ def _coverage(
 
 
 def asked_concurrency(config: RunConfig, items: int) -> int | None:
-    """What the run asked for: every item at once, capped by the Map's concurrency limits."""
+    """What the run asked for: every item at once, capped by the Map's concurrency limits.
+
+    None when the items arrive over time: such a run asks for calls at their offsets, not for a
+    concurrency; how many overlap is what the arrivals and the calls' own durations (cold ones
+    longer) make of it, which ``peak`` measures. The item count would be misleading there.
+    """
     wanted = config.items if config.items is not None else items
-    if wanted == 0:
+    if wanted == 0 or config.arrival_span_s is not None:
         return None
     if config.max_concurrency is None:
         return wanted
@@ -234,6 +239,12 @@ def summarise(name: str, calls: Sequence[Invocation], config: RunConfig) -> RunS
         notes.append(
             f"peak {peak} of {asked} asked: an inline Map runs at most {INLINE_MAP_LIMIT} "
             "iterations at once, whatever MaxConcurrency says"
+        )
+    if config.arrival_span_s is not None:
+        notes.append(
+            f"{len(calls)} calls arrive over {config.arrival_span_s} s (startAfterSeconds): "
+            "nothing asks for a concurrency, so none is shown as asked; the peak is what those "
+            "arrivals and the calls' durations made"
         )
 
     enabled = config.pc_enabled_seconds

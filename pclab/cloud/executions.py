@@ -89,10 +89,13 @@ def execution_name(label: str, now: datetime | None = None) -> str:
 
 
 def start(clients: Clients, target: Target, run_input: ExecutionInput) -> Execution:
+    """Start one execution now; items with offsets are stamped with their arrival times now,
+    since each state machine of a run starts at its own time."""
     name = execution_name(target.label)
+    sent = run_input.stamped(time.time())
     try:
         reply = clients.stepfunctions.start_execution(
-            stateMachineArn=target.state_machine_arn, name=name, input=run_input.text
+            stateMachineArn=target.state_machine_arn, name=name, input=sent.text
         )
     except (ClientError, BotoCoreError) as error:
         raise as_runner_error(

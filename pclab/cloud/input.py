@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,18 @@ _ENVELOPE_BYTES = len('{"results":[]}')
 
 # Arrival-shaped load (items with startAfterSeconds, docs/input-output.md): each item's wait runs
 # in its own express child execution (LoadMode=DISTRIBUTED), which Step Functions stops after 5
-# minutes, wait included. The last arrival at 240 s leaves a minute for the call itself
-# (FunctionDurationSeconds is at most 60).
+# minutes, wait included. The last arrival at 240 s (plus the lead below, under 3 s) leaves about
+# a minute for the call itself (FunctionDurationSeconds is at most 60).
 ARRIVAL_SPAN_LIMIT_S = 240
+
+# Each child counts a startAfterSeconds wait from its own start, and a Distributed Map starts its
+# children over seconds (~100 a second on the local cloud; AWS ramps too): calls at 59 s arrived
+# 5.7 s late. So every execution gets its items stamped, when it is started, with an absolute
+# ``startAt`` (the state machine's Wait then uses TimestampPath): the arrivals' time zero is the
+# start rounded up to a whole second (Step Functions reads timestamps to the second) plus this
+# lead, which leaves the Map time to start its first children before the first calls are due.
+ARRIVAL_LEAD_S = 2
+_STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,41 @@ class ExecutionInput:
     @property
     def text(self) -> str:
         return json.dumps(self.document, separators=(",", ":"))
+
+    def stamped(self, now: float) -> ExecutionInput:
+        """This input as one execution started at ``now`` (epoch seconds) must get it: each item
+        with a whole ``startAfterSeconds`` also carries ``startAt``, arrival zero plus that offset
+        (:func:`arrival_zero`). Without such items, the input itself (the original burst)."""
+        if arrival_span(self) is None:
+            return self
+        return ExecutionInput({**self.document, "items": _stamp(self.items, now)}, self.origin)
+
+
+def arrival_zero(now: float) -> int:
+    """When the arrivals of an execution started at ``now`` begin: a whole second, at least
+    :data:`ARRIVAL_LEAD_S` later (epoch seconds)."""
+    return math.ceil(now + ARRIVAL_LEAD_S)
+
+
+def _offset(item: dict[str, Any]) -> int | None:
+    """The item's whole ``startAfterSeconds`` >= 0, or None (no offset, or one the state machine
+    will refuse: it then fails that item as it always did, unstamped)."""
+    offset = item.get("startAfterSeconds")
+    if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0:
+        return offset
+    return None
+
+
+def _stamp(items: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    zero = arrival_zero(now)
+    stamped = []
+    for item in items:
+        offset = _offset(item)
+        if offset is not None:
+            at = datetime.fromtimestamp(zero + offset, UTC).strftime(_STAMP_FORMAT)
+            item = {**item, "startAt": at}
+        stamped.append(item)
+    return stamped
 
 
 def result_bytes(item_id: Any) -> int:
@@ -89,9 +134,10 @@ def generate(count: int) -> ExecutionInput:
 def with_arrivals(
     offsets: Sequence[int], origin: str, duration_s: float | None = None
 ) -> ExecutionInput:
-    """Items ``1..n`` that start ``offsets[i]`` whole seconds after the execution (the state
-    machine's Wait takes whole seconds), each working ``duration_s`` if given (else the
-    template's FunctionDurationSeconds)."""
+    """Items ``1..n`` that start ``offsets[i]`` whole seconds after their execution's arrival
+    zero (Step Functions waits in whole seconds; :meth:`ExecutionInput.stamped` adds the absolute
+    time at each start), each working ``duration_s`` if given (else the template's
+    FunctionDurationSeconds)."""
     if not offsets:
         raise RunnerError(f"{origin} makes no calls: raise the rate or the span")
     latest = max(offsets)
@@ -117,11 +163,7 @@ def with_arrivals(
 
 def arrival_span(run_input: ExecutionInput) -> int | None:
     """The latest ``startAfterSeconds`` of the items, or None for a burst (no item waits)."""
-    offsets = [
-        item["startAfterSeconds"]
-        for item in run_input.items
-        if isinstance(item.get("startAfterSeconds"), int)
-    ]
+    offsets = [offset for item in run_input.items if (offset := _offset(item)) is not None]
     return max(offsets) if offsets else None
 
 
@@ -193,6 +235,12 @@ def validate(document: Any, origin: str) -> ExecutionInput:
                 f"{origin}: item {index + 1} has id {json.dumps(item_id)[:40]}: use a number "
                 "or a string"
             )
+        if "startAt" in item:
+            raise RunnerError(
+                f"{origin}: item {index + 1} has startAt: pclab stamps startAt itself when it "
+                "starts each execution (each state machine runs at its own time); give "
+                "startAfterSeconds (whole seconds) instead"
+            )
         key = json.dumps(item_id)
         if key in seen:
             raise RunnerError(
@@ -208,7 +256,8 @@ def validate(document: Any, origin: str) -> ExecutionInput:
             f"{max_items(len(str(len(items))))} items"
         )
     result = ExecutionInput(document, origin)
-    if len(result.text.encode("utf-8")) > PAYLOAD_LIMIT_BYTES:
+    # as sent: stamped (any time gives the same length)
+    if len(result.stamped(0.0).text.encode("utf-8")) > PAYLOAD_LIMIT_BYTES:
         raise RunnerError(
             f"{origin} is larger than Step Functions' 256 KiB execution input limit: "
             "use fewer or smaller items"

@@ -251,6 +251,7 @@ def run_configs(
                 # a Map Run seen in the history, or else the template's LoadMode, says which Map
                 # ran: "asked" is then min(items, MaxConcurrency or items) instead of at most 40
                 inline_map=not map_runs and stack.parameters.get("LoadMode") != "DISTRIBUTED",
+                arrival_span_s=arrival_span(run_input),
             )
         )
     return configs

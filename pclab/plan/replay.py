@@ -71,9 +71,12 @@ def compare(run: dict[str, Any], simulated: SimResult) -> dict[str, tuple[int, i
 
 @dataclass(frozen=True)
 class RunArrivals:
-    """What one execution was given: when it started and each item's ``startAfterSeconds``."""
+    """What one execution was given: its arrivals' time zero and each item's
+    ``startAfterSeconds``."""
 
-    started_at: float  # epoch seconds (DescribeExecution's startDate)
+    # epoch seconds: the stamped items' ``startAt`` minus their offset (pclab run stamps each
+    # execution when it starts it), else DescribeExecution's startDate (an input without stamps)
+    zero: float
     offsets: dict[str, int]  # item id (as report.json writes it) -> seconds
 
     def lateness(self, calls: Sequence[dict[str, object]]) -> list[float]:
@@ -82,7 +85,7 @@ class RunArrivals:
         for call in calls:
             start, item = call.get("started_at"), call.get("item_id")
             if isinstance(start, (int, float)) and str(item) in self.offsets:
-                late.append(float(start) - self.started_at - self.offsets[str(item)])
+                late.append(float(start) - self.zero - self.offsets[str(item)])
         return late
 
 
@@ -92,10 +95,15 @@ def run_arrivals(out_dir: Path, run: str) -> RunArrivals:
     try:
         described = json.loads(path.read_text(encoding="utf-8"))
         items = json.loads(described["input"])["items"]
-        started = datetime.fromisoformat(described["startDate"]).timestamp()
+        zeros = [
+            datetime.fromisoformat(i["startAt"]).timestamp() - int(i["startAfterSeconds"])
+            for i in items
+            if "startAt" in i
+        ]
+        zero = min(zeros) if zeros else datetime.fromisoformat(described["startDate"]).timestamp()
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise PlanInputError(
             f"{path}: not a saved DescribeExecution with items ({error})"
         ) from None
     offsets = {str(i["id"]): int(i.get("startAfterSeconds", 0)) for i in items}
-    return RunArrivals(started, offsets)
+    return RunArrivals(zero, offsets)

@@ -99,6 +99,17 @@ def test_without_configs_the_run_is_named_from_the_sources_and_the_map_cap_expla
     assert any("configured provisioned concurrency not given" in note for note in summary.notes)
 
 
+def test_a_run_whose_items_arrive_over_time_asks_for_no_concurrency() -> None:
+    """15 items spread over 10 s peaked at a few: "asked 15" would read as a shortfall."""
+    run = synthetic.simulate(15, map_limit=15)
+    burst = analyze(_batches(run), [RunConfig(name=run.state_machine, items=15)])
+    assert burst.runs[0].asked_concurrency == 15
+    config = RunConfig(name=run.state_machine, items=15, arrival_span_s=10)
+    (summary,) = analyze(_batches(run), [config]).runs
+    assert summary.asked_concurrency is None and summary.peak_concurrency == 15
+    assert any("15 calls arrive over 10 s" in note for note in summary.notes)
+
+
 def test_handler_says_warm_but_trace_shows_initialization_is_reported() -> None:
     run = synthetic.simulate(3, map_limit=3)
     output = synthetic.execution_output(run)

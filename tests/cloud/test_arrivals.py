@@ -5,6 +5,7 @@ arrivals through the real local cloud are in test_arrivals_e2e.py."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from pclab.cli import main
 from pclab.cloud.aws import Clients
+from pclab.cloud.input import with_arrivals
 from pclab.plan import arrivals
 
 from .conftest import FAKE_RESULT_MACHINE, create_machine, experiment_outputs
@@ -43,7 +45,8 @@ def run(out: Path, *options: str) -> int:
     return main([*command, "--source-wait", "0.3", *options])
 
 
-def executed_items(clients: Clients) -> list[list[dict[str, Any]]]:
+def executions_given(clients: Clients) -> list[tuple[float, list[dict[str, Any]]]]:
+    """(start, items) of every execution, in the order they were started."""
     sfn = clients.stepfunctions
     found = []
     for machine in sfn.list_state_machines()["stateMachines"]:
@@ -51,8 +54,25 @@ def executed_items(clients: Clients) -> list[list[dict[str, Any]]]:
             "executions"
         ]:
             described = sfn.describe_execution(executionArn=execution["executionArn"])
-            found.append(json.loads(described["input"])["items"])
-    return found
+            items = json.loads(described["input"])["items"]
+            found.append((described["startDate"].timestamp(), items))
+    return sorted(found, key=lambda pair: pair[0])
+
+
+def executed_items(clients: Clients) -> list[list[dict[str, Any]]]:
+    """Each execution's items as the user gave them (without the startAt pclab stamps)."""
+    return [
+        [{k: v for k, v in item.items() if k != "startAt"} for item in items]
+        for _, items in executions_given(clients)
+    ]
+
+
+def arrival_zeros(items: list[dict[str, Any]]) -> set[float]:
+    """startAt - startAfterSeconds of each stamped item: one value if they share a time zero."""
+    return {
+        datetime.fromisoformat(item["startAt"]).timestamp() - item["startAfterSeconds"]
+        for item in items
+    }
 
 
 def test_poisson_arrivals_become_whole_second_offsets_the_planner_would_simulate(
@@ -67,6 +87,55 @@ def test_poisson_arrivals_become_whole_second_offsets_the_planner_would_simulate
         assert [item["startAfterSeconds"] for item in items] == np.floor(expected).tolist()
         assert [item["id"] for item in items] == list(range(1, len(expected) + 1))
         assert {item["durationSeconds"] for item in items} == {0.25}
+    # arrivals ask for calls at their offsets, not for as many at once as there are items
+    for run_summary in json.loads((tmp_path / "r" / "report.json").read_text())["runs"]:
+        assert run_summary["concurrency"]["asked"] is None
+
+
+def test_each_execution_gets_its_arrival_times_stamped_when_it_starts(
+    clients: Clients, tmp_path: Path
+) -> None:
+    """startAt = the execution's own time zero + offset: the calls arrive at their offsets from
+    the execution's start however late the Map starts each child (docs/execute.md)."""
+    stack_with(clients, "DISTRIBUTED")
+    options = ["--arrivals", "uniform", "--rate", "2", "--seconds", "3", "--duration-ms", "50"]
+    assert run(tmp_path / "r", *options) == 0
+    given = executions_given(clients)
+    assert len(given) == 2  # reserved, then provisioned once the first has ended
+    for started, items in given:
+        (zero,) = arrival_zeros(items)  # one time zero per execution, whole seconds, UTC
+        assert zero == int(zero) and all(item["startAt"].endswith("Z") for item in items)
+        # a lead of 2 s (rounded up to a whole second) after this execution's own start
+        assert 2.0 - 0.5 <= zero - started <= 3.0 + 0.5, zero - started
+    # an execution started later (the provisioned one after the reserved has ended) gets later
+    # times, not the first one's: by then those have passed and its calls would come at once
+    later = with_arrivals([0, 1], "t")
+    assert arrival_zeros(later.stamped(1_000_000.2).items) == {1_000_003.0}
+    assert arrival_zeros(later.stamped(1_000_100.0).items) == {1_000_102.0}
+
+
+def test_the_burst_and_hand_written_offsets_the_state_machine_refuses_go_unstamped(
+    clients: Clients, tmp_path: Path
+) -> None:
+    stack_with(clients, "DISTRIBUTED")
+    assert run(tmp_path / "burst", "--items", "2") == 0
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps({"items": [{"id": 1, "startAfterSeconds": 1.5}, {"id": 2}]}))
+    assert run(tmp_path / "odd", "--input", str(odd)) == 0
+    for _, items in executions_given(clients):
+        assert all("startAt" not in item for item in items), items
+
+
+def test_an_input_with_its_own_start_at_is_refused_before_anything_starts(
+    clients: Clients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack_with(clients, "DISTRIBUTED")
+    given = tmp_path / "given.json"
+    given.write_text(json.dumps({"items": [{"id": 1, "startAt": "2030-01-01T00:00:00Z"}]}))
+    assert run(tmp_path / "r", "--input", str(given)) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "item 1 has startAt" in line and "give startAfterSeconds" in line
+    assert executions_given(clients) == []
 
 
 def test_a_csv_of_calls_per_second_is_replayed_second_by_second(

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
@@ -229,6 +231,37 @@ def test_items_with_start_after_seconds_arrive_that_many_seconds_later(
     assert 1.0 <= start[3] - first < 2.5
     assert 2.0 <= start[4] - first < 3.5
     assert start[4] - start[3] > 0.5
+
+
+@pytest.mark.parametrize("load_mode", ["INLINE", "DISTRIBUTED"])
+def test_items_with_start_at_arrive_at_that_time_whatever_their_start_after_seconds(
+    fake_lambda: FakeLambda, load_mode: str
+) -> None:
+    """pclab run stamps startAt (absolute, UTC) on items with offsets: the Wait goes by it."""
+    deadline = math.ceil(time.time()) + 2
+    items: list[dict[str, Any]] = [
+        {"id": 1},
+        {"id": 2, "startAfterSeconds": 30, "startAt": "2020-01-01T00:00:00Z"},
+        {"id": 3, "startAfterSeconds": 30, "startAt": stamp(deadline)},
+    ]
+    # moto's own interpreter reads its local clock as UTC (the local cloud's doesn't:
+    # tests/localcloud/moto/test_stepfunctions_wait.py), so this machine's clock is put on UTC
+    with pytest.MonkeyPatch.context() as clock:
+        clock.setenv("TZ", "UTC")
+        time.tzset()
+        results = execute("0", items, load_mode=load_mode)["results"]
+    time.tzset()
+    assert [r["id"] for r in results] == [1, 2, 3]
+    start = fake_lambda.invoked_at
+    # a time already passed goes on at once, not startAfterSeconds later
+    assert start[2] - start[1] < 0.5
+    # moto's own wait counts whole seconds down from a fractional now, so it may wake up to a
+    # second early (the local cloud waits to the second: the test named above)
+    assert deadline - 1.0 <= start[3] < deadline + 1.0, start[3] - deadline
+
+
+def stamp(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_a_throttled_invoke_is_retried(fake_lambda: FakeLambda) -> None:
