@@ -431,6 +431,7 @@ class EnvironmentManager:
             account_id=spec.account_id,
             request_id=request_id,
             service_start=accepted_at,
+            platform_model=self.platform.name if self.platform.enabled else None,
         )
         # The handler's SDK subsegments nest under the Invocation subsegment.
         return f"Root={root};Parent={trace.invocation_subsegment_id};Sampled=1", trace

@@ -208,6 +208,7 @@ class InvocationTrace:
     error_type: str | None = None
     init_modelled: dict[str, float | str] | None = None  # the platform model's part of the init
     restore: tuple[float, float] | None = None  # SnapStart: the restore the caller waited for
+    platform_model: str | None = None  # the local cloud's platform model, when it shaped times
 
 
 def lambda_segments(t: InvocationTrace) -> list[str]:
@@ -226,6 +227,10 @@ def lambda_segments(t: InvocationTrace) -> list[str]:
     }
     if t.caller_parent_id:
         service["parent_id"] = t.caller_parent_id
+    if t.platform_model:
+        # Not Lambda's: this call's times come from the local cloud's platform model (its init,
+        # and its end at the runtime's answer: output.py), so a report can say they are modelled.
+        service["metadata"] = {"pclab": {"platform_model": t.platform_model}}
     subsegments: list[dict[str, Any]] = []
     if t.init is not None:
         subsegments.append(

@@ -33,6 +33,7 @@ import functools
 import hashlib
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,16 @@ ImportStatement = tuple[str, str, list[str]]  # (top-level name, module, from-li
 _PER_ENVIRONMENT = ("AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_LOG_STREAM_NAME")
 
 
+# CPython 3.11's parser is not safe to run from two threads at once: concurrent cold starts
+# failed with "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905).
+_PARSE_LOCK = threading.Lock()
+
+
 def top_level_imports(source: str) -> list[ImportStatement]:
     """The absolute imports a module runs at import time, in source order."""
     try:
-        tree = ast.parse(source)
+        with _PARSE_LOCK:
+            tree = ast.parse(source)
     except SyntaxError:
         return []  # the environment reports it (Runtime.UserCodeSyntaxError)
     found: list[ImportStatement] = []

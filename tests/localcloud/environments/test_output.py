@@ -106,14 +106,20 @@ def model_manager(request: pytest.FixtureRequest, sink: MemorySink) -> Iterator[
 def test_a_call_ends_when_its_runtime_answers_inside_the_environment(
     model_manager: EnvironmentManager, sink: MemorySink
 ) -> None:
-    spec = make_spec("slowpost", files={"app.py": SLOW_POST})
+    spec = make_spec("slowpost", files={"app.py": SLOW_POST}, tracing=True)
     started = time.monotonic()
     assert body(invoke(model_manager, spec)) == {"ok": True}
     waited = time.monotonic() - started
     model_manager.flush_telemetry()
     duration = report_duration_ms(sink, "/aws/lambda/slowpost")
     assert waited >= 0.7  # the caller really waited for the slow post
+    [service] = [seg for seg in sink.segments if seg.get("origin") == "AWS::Lambda"]
     if model_manager.platform.enabled:
         assert 100 <= duration < 400, duration  # the handler's 0.1 s, not the post's 0.6 s
+        # and the trace says these times are modelled, for the report to say so
+        assert service["metadata"] == {"pclab": {"platform_model": "aws"}}
+        # the caller waited for the slow post; the trace's call ended before it
+        assert waited - (service["end_time"] - service["start_time"]) >= 0.45
     else:
         assert duration >= 700, duration  # raw timings: what this machine took
+        assert "metadata" not in service
