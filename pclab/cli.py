@@ -293,9 +293,24 @@ def _add_experiment_options(parser: argparse.ArgumentParser, *, default_out: str
 
 def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
-        "run", help="run both state machines of a deployed stack, collect every source, report"
+        "run",
+        help="run both state machines of a deployed stack, or load any function or URL; "
+        "collect every source, report",
     )
-    run.add_argument("--stack", required=True, help="the stack sam-deploy.sh created")
+    run.add_argument("--stack", help="the sample's stack sam-deploy.sh created")
+    run.add_argument(
+        "--function",
+        metavar="NAME[:QUALIFIER]",
+        help="measure any function (an alias such as live reaches its PC), through the "
+        "pclab-loadgen stack (deployed on first use); with --url: the function behind it",
+    )
+    run.add_argument("--url", help="HTTP load on this endpoint (locust), e.g. an API's URL")
+    run.add_argument(
+        "--payload", type=Path, metavar="FILE", help="the event (--function) or body (--url)"
+    )
+    run.add_argument(
+        "--method", help="HTTP method for --url (default POST with --payload, else GET)"
+    )
     _add_experiment_options(run, default_out="pclab-report")
     run.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
     run.add_argument(
@@ -348,14 +363,22 @@ def _endpoint_timeout(args: argparse.Namespace) -> float:
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from pclab.cloud import collect, run
+    from pclab.cloud import collect, measure, run
     from pclab.cloud.errors import RunnerError
     from pclab.compose import finish_run
 
     console = Console()
     try:
-        options = run.RunOptions(
+        mode = measure.run_mode(
             stack=args.stack,
+            function=args.function,
+            url=args.url,
+            together=args.together,
+            payload=args.payload,
+            method=args.method,
+        )
+        options = run.RunOptions(
+            stack=args.stack or "",
             run_input=_experiment_input(args),
             out_dir=args.out,
             together=args.together,
@@ -364,7 +387,14 @@ def _run(args: argparse.Namespace) -> int:
             late_sources=collect.PollPolicy(deadline_seconds=max(args.source_wait, 0.0)),
             endpoint_timeout=_endpoint_timeout(args),
         )
-        result = run.run(options, console)
+        if mode == "url":
+            result = measure.run_on_url(
+                options, args.url, args.function, args.payload, args.method, console
+            )
+        elif mode == "function":
+            result = measure.run_function(options, args.function, args.payload, console)
+        else:
+            result = run.run(options, console)
     except RunnerError as error:
         raise UserError(str(error)) from None
     return finish_run(result, console, charts=not args.no_charts)

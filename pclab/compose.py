@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -132,6 +133,21 @@ def arrival_input(options: ArrivalOptions) -> run_input.ExecutionInput | None:
     return run_input.with_arrivals(offsets, options.origin(), duration_s)
 
 
+def http_client_line(client: dict[str, Any]) -> str:
+    """One line of what the HTTP client saw (``pclab run --url``)."""
+    latency = client["latency_s"]
+    statuses = ", ".join(f"{code}: {count}" for code, count in client["statuses"].items())
+
+    def ms(value: float | None) -> str:
+        return "—" if value is None else f"{value * 1000:.0f} ms"
+
+    return (
+        f"HTTP client (locust) {client['requests']} requests to {client['url']}: {statuses}; "
+        f"latency p50 {ms(latency['p50'])}, p99 {ms(latency['p99'])}, max {ms(latency['max'])} "
+        "(not joined to the Lambda calls one to one: see docs/execute.md)"
+    )
+
+
 def finish_run(
     result: RunResult, console: Console, *, charts: bool, timings_file: Path | None = None
 ) -> int:
@@ -152,8 +168,15 @@ def finish_run(
         else:
             files = [written.json, *([written.html] if written.html else []), *written.charts]
             files += result.raw_files
+            if result.report_extra:
+                report = json.loads(written.json.read_text(encoding="utf-8"))
+                report.update(result.report_extra)
+                written.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         result.timings["report"] = time.monotonic() - started
         render_table(result.analysis, console)
+        client = result.report_extra.get("http_client")
+        if client:
+            console.print(http_client_line(client))
     if files:
         console.print(
             f"Wrote {len(files)} files under {result.out_dir}/ (report.json, report.html, raw/ ...)"

@@ -75,7 +75,7 @@ def _absent(source: Source, note: str, origin: str | None = None) -> SourceBatch
 # ----------------------------------------------------------------------- execution output
 def execution_output(execution: Execution) -> Collected:
     target = execution.target
-    folder = f"raw/{target.state_machine_name}"
+    folder = f"raw/{target.run_name}"
     reply = execution.describe or {}
     raw = {f"{folder}/describe-execution.json": jsonable(reply)} if reply else {}
     origin = f"DescribeExecution {execution.name}"
@@ -85,7 +85,7 @@ def execution_output(execution: Execution) -> Collected:
     try:
         records = parse_execution_output(
             reply,
-            state_machine=target.state_machine_name,
+            state_machine=target.run_name,
             execution=execution.arn,
             function_name=target.function_name,
             qualifier=target.qualifier,
@@ -113,10 +113,10 @@ def execution_history(clients: Clients, execution: Execution) -> Collected:
     except (ClientError, BotoCoreError) as error:
         note = describe_aws_error(error, "reading the execution history")
         return Collected(_absent(Source.EXECUTION_HISTORY, note, origin), {})
-    raw = {f"raw/{target.state_machine_name}/history.json": {"events": jsonable(events)}}
+    raw = {f"raw/{target.run_name}/history.json": {"events": jsonable(events)}}
     try:
         records = parse_execution_history(
-            {"events": events}, state_machine=target.state_machine_name, execution=execution.arn
+            {"events": events}, state_machine=target.run_name, execution=execution.arn
         )
     except SourceFormatError as error:
         return Collected(_absent(Source.EXECUTION_HISTORY, f"unreadable: {error}", origin), raw)
@@ -261,7 +261,7 @@ def _xray_batch(
         return Collected(_absent(Source.XRAY, note, origin), {})
     trace = by_id.get(tid)
     document = {"Traces": [trace] if trace else [], "UnprocessedTraceIds": state["unprocessed"]}
-    raw = {f"raw/{execution.target.state_machine_name}/traces.json": jsonable(document)}
+    raw = {f"raw/{execution.target.run_name}/traces.json": jsonable(document)}
     if trace is None:
         note = state["error"] or (
             f"trace {tid} not found within {policy.deadline_seconds:.0f} s (not sampled, or "
@@ -272,8 +272,13 @@ def _xray_batch(
         records = parse_traces({"Traces": [trace]})
     except SourceFormatError as error:
         return Collected(_absent(Source.XRAY, f"unreadable: {error}", origin), raw)
+    target = execution.target
+    # the run's calls are its function's: a call the function makes to another function
+    # shares the trace, and is not one of them
+    records = [r for r in records if r.function_name in (None, target.function_name)]
     for record in records:
-        record.state_machine = record.state_machine or execution.target.state_machine_name
+        if record.state_machine in (None, target.state_machine_name):
+            record.state_machine = target.run_name
         record.execution = record.execution or execution.arn
     return Collected(SourceBatch(Source.XRAY, tuple(records), origin=origin), raw)
 
@@ -372,7 +377,7 @@ def logs(
         ]
     for record in kept:
         record.function_name = record.function_name or target.function_name
-        record.state_machine = record.state_machine or target.state_machine_name
+        record.state_machine = record.state_machine or target.run_name
     dropped = len(records) - len(kept)
     ignored = f"{dropped} REPORT line(s) of other calls in the window ignored" if dropped else None
     return Collected(SourceBatch(Source.LOGS, tuple(kept), note=ignored, origin=origin), raw)

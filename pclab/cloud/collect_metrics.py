@@ -85,7 +85,7 @@ def metrics(
         "EndTime": end,
         "ScanBy": "TimestampAscending",
     }
-    folder = f"raw/{target.state_machine_name}"
+    folder = f"raw/{target.run_name}"
     origin = f"GetMetricData AWS/Lambda {target.function_name}"
     state: dict[str, Any] = {"reply": None, "error": None, "views": []}
 
@@ -116,13 +116,13 @@ def metrics(
     absent = MetricsView(
         function_name=target.function_name,
         qualifier=target.qualifier,
-        run=target.state_machine_name,
+        run=target.run_name,
         provided=False,
         origin=origin,
     )
     if state["error"] or not views:
         return MetricsCollected(replace(absent, note=state["error"] or "no reply"), raw)
-    view = replace(views[0], run=target.state_machine_name, origin=origin)
+    view = replace(views[0], run=target.run_name, origin=origin)
     counted = view.invocations or 0
     later = (
         f"fetch them later with `aws cloudwatch get-metric-data --cli-input-json "

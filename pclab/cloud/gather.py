@@ -78,7 +78,7 @@ def gather(
             for collected in outputs:
                 found.keep(collected)
             for execution in runs:
-                machine = execution.target.state_machine_name
+                machine = execution.target.run_name
                 found.keep(
                     found.step(
                         [f"{Source.EXECUTION_HISTORY} {machine}"],
@@ -101,7 +101,7 @@ def gather(
                 progress.update(task, description=f"X-Ray traces: {count} segments")
 
             for collected in found.step(
-                [f"{Source.XRAY} {e.target.state_machine_name}" for e in runs],
+                [f"{Source.XRAY} {e.target.run_name}" for e in runs],
                 lambda: collect.xray(clients, runs, calls or None, policy, on_poll=xray_count),
                 lambda: [_absent(Source.XRAY, f"BatchGetTraces {e.name}") for e in runs],
             ):
@@ -169,7 +169,7 @@ def _metrics(
             view = MetricsView(
                 name,
                 target.qualifier,
-                target.state_machine_name,
+                target.run_name,
                 provided=False,
                 note=NOT_READ,
                 origin=f"GetMetricData AWS/Lambda {name}",

@@ -66,6 +66,8 @@ class RunResult:
     interrupted: bool = False
     endpoint_lost: str | None = None  # why the runner gave up the endpoint, if it did
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
+    # more top-level keys of report.json (pclab run --url: http_client, what the client saw)
+    report_extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def run_seconds(self) -> float:
@@ -73,8 +75,15 @@ class RunResult:
         return self.timings.get("executions", 0.0)
 
 
-def run(options: RunOptions, console: Console, clients: Clients | None = None) -> RunResult:
-    """Run the experiment on a deployed stack. Raises RunnerError only before anything started.
+def run(
+    options: RunOptions,
+    console: Console,
+    clients: Clients | None = None,
+    stack: Stack | None = None,
+) -> RunResult:
+    """Run the experiment on a deployed stack (``stack``: already read, e.g. the load generator
+    aimed at a function; else ``options.stack`` is read). Raises RunnerError only before
+    anything started.
 
     After the first execution started, whatever happens (a failed execution, Ctrl-C, the
     endpoint lost) ends in a result with the raw files saved and the analysis of what was
@@ -86,7 +95,7 @@ def run(options: RunOptions, console: Console, clients: Clients | None = None) -
     if clients.watch is not None:
         clients.watch.doing = f"reading stack '{options.stack}'"
     try:
-        stack = read_stack(clients, options.stack)
+        stack = stack or read_stack(clients, options.stack)
         facts = {target.label: function_facts(clients, target) for target in stack.targets}
     except EndpointLost as lost:
         raise RunnerError(str(lost)) from None
@@ -241,7 +250,7 @@ def run_configs(
         map_runs = [e for e in runs if e.target.label == target.label and e.map_run_arn]
         configs.append(
             RunConfig(
-                name=target.state_machine_name,
+                name=target.run_name,
                 function_name=target.function_name,
                 qualifier=target.qualifier,
                 memory_mb=fact.memory_mb or stack.parameter_int("MemorySize"),

@@ -87,13 +87,19 @@ class HttpApis:
         body = environ["wsgi.input"].read(length) if length else b""
         make = _event_v2 if route.payload_format_version == "2.0" else _event_v1
         event = make(route, method, environ, body)
+        # HTTP APIs answer every request with its id (the event's requestContext.requestId)
+        marker = [("apigw-requestid", json.loads(event)["requestContext"]["requestId"])]
         try:
             result = self.control.invoke("us-east-1", route.function_arn, None, event)
         except LambdaServiceError:  # a throttle included: the integration failed
-            return _message(500)
-        if result.function_error:
-            return _message(500)
-        return _response(result.payload, route.payload_format_version)
+            status, headers, body = _message(500)
+            return status, headers + marker, body
+        status, headers, body = (
+            _message(500)
+            if result.function_error
+            else _response(result.payload, route.payload_format_version)
+        )
+        return status, headers + marker, body
 
 
 def _message(code: int, text: str = "Internal Server Error") -> tuple[str, list[Any], bytes]:

@@ -82,6 +82,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         "SAM_CLI_TELEMETRY": "0",
         "SAM_CLI_POLL_DELAY": "0.2",
         "PCLAB_BUILD_DIR": str(tmp / "build"),
+        # idle on-demand environments go after 3 s: a run after a pause starts cold again
+        "PCLAB_ENV_IDLE_TIMEOUT": "3",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     environment = Env(variables, tmp)
@@ -387,3 +389,60 @@ def test_a_strangers_app_deploys_unchanged_and_works(env: Env) -> None:
     assert "is not supported by the local cloud" in failed[0][2]
     assert "ROLLBACK_COMPLETE" in shown
     assert cfn.list_stack_resources(StackName="stranger-bad")["StackResourceSummaries"] == []
+
+
+def pclab_report(env: Env, out: Path, *arguments: str) -> dict[str, Any]:
+    """``pclab run ARGUMENTS --out OUT`` as a user runs it; its report.json."""
+    done = env.run(
+        sys.executable, "-m", "pclab.cli", "run", *arguments, "--out", str(out), "--no-charts"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report: dict[str, Any] = json.loads((out / "report.json").read_text())
+    return report
+
+
+def test_pclab_measures_the_strangers_function_and_its_url(env: Env) -> None:
+    """pclab run --function and --url on the stranger's app (PC 2 on live): 6 calls at once,
+    4 of them spill over to on-demand environments whose inits the callers wait for."""
+    if "stranger" not in {
+        s["StackName"] for s in env.client("cloudformation").describe_stacks()["Stacks"]
+    }:
+        test_a_strangers_app_deploys_unchanged_and_works(env)
+    out = outputs_of(env, "stranger")
+    function = out["OrderFunctionName"]
+
+    report = pclab_report(
+        env, env.tmp / "by-function", "--function", f"{function}:live", "--items", "6"
+    )
+    (run,) = report["runs"]
+    assert (run["name"], run["function_name"], run["qualifier"]) == (function, function, "live")
+    assert run["provisioned_concurrency"] == 2
+    assert run["invocations"] == 6
+    assert run["cold_starts"] == 4
+    assert run["spillover"] == 4
+    assert run["errors"] == 0
+
+    # idle on-demand environments are gone after PCLAB_ENV_IDLE_TIMEOUT: the URL run starts cold
+    time.sleep(4)
+    api_id = out["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
+    url = f"{env.vars['AWS_ENDPOINT_URL']}/_aws/execute-api/{api_id}/orders"
+    payload = env.tmp / "order.json"
+    payload.write_text('{"note": "from pclab"}')
+    report = pclab_report(
+        env,
+        env.tmp / "by-url",
+        "--url",
+        url,
+        "--function",
+        f"{function}:live",
+        "--payload",
+        str(payload),
+        "--items",
+        "6",
+    )
+    client = report["http_client"]
+    assert client["requests"] == 6 and client["statuses"] == {"201": 6}
+    (run,) = report["runs"]
+    assert run["invocations"] == 6
+    assert run["cold_starts"] == 4
+    assert run["spillover"] == 4

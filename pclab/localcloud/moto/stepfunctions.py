@@ -153,11 +153,27 @@ def invoke_for_state_machine(
         parsed: Any = json.loads(text) if text else None
     except json.JSONDecodeError:
         parsed = text
+    # AWS's lambda:invoke result carries the SDK's response metadata too: the request id is
+    # how a state machine that does not control the handler's answer names the call (the
+    # history adapter and pclab's load generator read SdkResponseMetadata.RequestId)
+    headers = {
+        "x-amzn-RequestId": result.request_id,
+        "X-Amz-Executed-Version": result.executed_version,
+        "Content-Type": "application/json",
+    }
     answer: dict[str, Any] = {
         "StatusCode": result.status_code,
         "Payload": parsed,
         "ExecutedVersion": result.executed_version,
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {key: [value] for key, value in headers.items()},
+            "HttpHeaders": headers,
+            "HttpStatusCode": result.status_code,
+        },
+        "SdkResponseMetadata": {"RequestId": result.request_id},
     }
+    # moto keeps only InvocationResponse's keys of this answer: the wrapper below adds these back
+    _task_context.sdk_metadata = {k: answer[k] for k in ("SdkHttpMetadata", "SdkResponseMetadata")}
     if result.function_error:
         answer["FunctionError"] = result.function_error
     if result.log_result:
@@ -278,8 +294,12 @@ def _install_stepfunctions() -> None:
             execution_arn = env.states.context_object.context_object_data["Execution"]["Id"]
         except (AttributeError, KeyError, TypeError):
             execution_arn = None
+        _task_context.sdk_metadata = None
         with _task_of_execution(execution_arn):
             original_integration(env, parameters, region, state_credentials)
+        metadata = getattr(_task_context, "sdk_metadata", None)
+        if metadata and env.stack and isinstance(env.stack[-1], dict):
+            env.stack[-1].update(metadata)
 
     _patch(
         lambda_eval_utils,
