@@ -128,6 +128,7 @@ PROVIDES: dict[Source, frozenset[str]] = {
             "init_duration_ms",
             "handler_start",
             "handler_end",
+            "platform_model",
         )
     ),
     _LOGS: frozenset(

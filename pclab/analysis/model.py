@@ -131,6 +131,9 @@ class Invocation:
     error_cause: str | None = None
 
     # --- provenance -----------------------------------------------------------------------------
+    # the local cloud's platform model, when it shaped this call's times (X-Ray metadata;
+    # analysis/modelled.py); None on AWS
+    platform_model: str | None = None
     sources: set[Source] = field(default_factory=set)
 
     @property

@@ -22,6 +22,7 @@ from pclab.analysis.model import (
     SourceBatch,
     SourceCoverage,
 )
+from pclab.analysis.modelled import modelled_notes
 from pclab.analysis.perf import without_gc
 from pclab.analysis.stats import latency_stats, makespan, peak_concurrency
 
@@ -105,6 +106,8 @@ def analyze(
             "not): tied to their X-Ray/CloudWatch Logs records by error and item order, so "
             "their traces may be swapped between items that failed the same way"
         )
+
+    notes.extend(modelled_notes(invocations))
 
     summaries: list[RunSummary] = []
     coverage: dict[str, tuple[SourceCoverage, ...]] = {}

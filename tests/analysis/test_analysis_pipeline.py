@@ -555,3 +555,26 @@ def test_handler_says_cold_but_the_trace_has_no_initialization_is_reported() -> 
         for m in messages
     )
     assert analysis.runs[0].cold_starts == 0  # X-Ray (Lambda's own record) outranks the handler
+
+
+def test_a_report_says_which_times_the_local_clouds_platform_model_made() -> None:
+    """On the local cloud each call's trace names the platform model; on AWS none does."""
+    run = _pc_run(items=6, provisioned=2)
+    traces = synthetic.xray_traces(run)
+    on_aws = analyze(_batches(run))
+    assert not [n for n in on_aws.notes if "platform model" in n]
+    assert {inv.platform_model for inv in on_aws.invocations} == {None}
+
+    for trace in traces["Traces"]:
+        for segment in trace["Segments"]:
+            document = json.loads(segment["Document"])
+            if document.get("origin") == "AWS::Lambda":
+                document["metadata"] = {"pclab": {"platform_model": "aws"}}
+                segment["Document"] = json.dumps(document)
+    batches = [b for b in _batches(run) if b.source is not Source.XRAY]
+    batches.append(SourceBatch(Source.XRAY, tuple(parse_traces(traces))))
+    local = analyze(batches)
+    [note] = [n for n in local.notes if "platform model" in n]
+    assert note.startswith("6 of 6 calls timed by the local cloud's platform model 'aws'")
+    assert "PCLAB_PLATFORM_MODEL=none" in note
+    assert {inv.platform_model for inv in local.invocations} == {"aws"}

@@ -74,6 +74,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     reserved, provisioned, *snapstart = report["runs"]  # the third arm with python3.12
     # CloudWatch (the fifth source) counts what the other four did: nothing to disagree about
     assert [d for d in report["disagreements"] if d["topic"].startswith("metrics")] == []
+    # the local cloud's platform model shaped the times, and the report says so
+    calls = len(report["invocations"])
+    assert f"{calls} of {calls} calls timed by the local cloud's platform model 'aws'" in " ".join(
+        report["notes"]
+    )
     SNAPSTART.extend(snapstart)
     return out, reserved, provisioned
 

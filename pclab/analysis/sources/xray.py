@@ -200,6 +200,8 @@ def _invocation(
         inv.started_at = as_float(service.get("start_time"))
         inv.ended_at = as_float(service.get("end_time"))
         inv.error = _error_of(service)
+        ours = as_mapping((as_mapping(service.get("metadata")) or {}).get("pclab")) or {}
+        inv.platform_model = as_str(ours.get("platform_model"))
     if function is None:
         return inv
     inv.error = inv.error or _error_of(function)
