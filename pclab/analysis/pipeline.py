@@ -279,6 +279,16 @@ def summarise(name: str, calls: Sequence[Invocation], config: RunConfig) -> RunS
     if unknown:
         notes.append(f"{unknown} call(s) could not be classified cold or warm (no source said)")
     spillover = sum(1 for inv in calls if inv.served_by_pc is False) if pc_units else 0
+    unattributed = sum(1 for inv in calls if inv.served_by_pc is None) if pc_units else 0
+    if unattributed:
+        # A handler that does not report AWS_LAMBDA_INITIALIZATION_TYPE leaves a warm call on a
+        # PC qualifier open: a provisioned environment, or an on-demand one already warm.
+        notes.append(
+            f"{unattributed} warm call(s) on the provisioned qualifier could not be attributed to "
+            "provisioned or on-demand environments (the handler does not report its "
+            "initialization type): counted in neither 'served by PC' nor spillover; CloudWatch's "
+            "ProvisionedConcurrencyInvocations (the metrics row) counts them"
+        )
     qualifiers = Counter(inv.qualifier for inv in calls if inv.qualifier)
     functions = Counter(inv.function_name for inv in calls if inv.function_name)
     return RunSummary(

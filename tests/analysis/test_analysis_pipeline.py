@@ -578,3 +578,16 @@ def test_a_report_says_which_times_the_local_clouds_platform_model_made() -> Non
     assert note.startswith("6 of 6 calls timed by the local cloud's platform model 'aws'")
     assert "PCLAB_PLATFORM_MODEL=none" in note
     assert {inv.platform_model for inv in local.invocations} == {"aws"}
+
+
+def test_warm_calls_no_source_attributes_to_pc_or_on_demand_are_said_to_be_unattributed() -> None:
+    """A stranger's handler reports no initialization type: with traces alone, a warm call on a
+    PC alias may have been either; the report says so instead of calling them on-demand."""
+    run = _pc_run(items=6, provisioned=2)
+    xray_only = [SourceBatch(Source.XRAY, tuple(parse_traces(synthetic.xray_traces(run))))]
+    config = RunConfig(name=PC_MACHINE, function_name=PC_FUNCTION, provisioned_concurrency=2)
+    [summary] = analyze(xray_only, [config]).runs
+    warm_unknown = [n for n in summary.notes if "could not be attributed" in n]
+    assert summary.served_by_pc + summary.spillover < 6
+    [note] = warm_unknown
+    assert note.startswith(f"{6 - summary.served_by_pc - summary.spillover} warm call(s)")
