@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from pclab.analysis.model import (
+    THROTTLE_ERROR,
     Analysis,
     Disagreement,
     MetricsView,
@@ -125,8 +126,9 @@ def with_metrics(analysis: Analysis, views: Iterable[MetricsView]) -> Analysis:
     metrics = dict(analysis.metrics)
     found = list(analysis.disagreements)
     notes = list(analysis.notes)
+    runs = list(analysis.runs)
     for view in views:
-        run = _run_for(view, analysis.runs)
+        run = _run_for(view, tuple(runs))
         if run is None:
             what = view.function_name or view.origin or "a function"
             notes.append(f"CloudWatch metrics of {what} match no run of the report: not compared")
@@ -138,5 +140,40 @@ def with_metrics(analysis: Analysis, views: Iterable[MetricsView]) -> Analysis:
             continue
         if view.note:
             notes.append(f"CloudWatch metrics of {run.name}: {view.note}")
-        found.extend(disagreements(run, view, history_read=_history_read(analysis, run.name)))
-    return replace(analysis, metrics=metrics, disagreements=tuple(found), notes=tuple(notes))
+        history_read = _history_read(analysis, run.name)
+        if not history_read and view.throttles and not run.throttles:
+            counted = _throttles_from_metrics(analysis, run, view.throttles)
+            runs[runs.index(run)] = counted
+            run = counted
+        found.extend(disagreements(run, view, history_read=history_read))
+    return replace(
+        analysis,
+        runs=tuple(runs),
+        metrics=metrics,
+        disagreements=tuple(found),
+        notes=tuple(notes),
+    )
+
+
+def _throttles_from_metrics(analysis: Analysis, run: RunSummary, throttles: int) -> RunSummary:
+    """The run's throttles (and the retries they caused) as CloudWatch counted them.
+
+    Only the execution history counts throttled attempts per call, and a Distributed Map's
+    children keep none (EXPRESS executions, on AWS too): without it the run's own count is a
+    silent 0. Every throttled attempt was retried, except the last of an item that ran out of
+    retries (its error says so).
+    """
+    out_of_retries = sum(
+        1 for inv in analysis.invocations if inv.run_key == run.name and inv.error == THROTTLE_ERROR
+    )
+    note = (
+        f"throttles: CloudWatch's count ({throttles}); the execution history that counts them per "
+        "call is not available (a Distributed Map's children keep none), so which calls were "
+        "throttled is not known"
+    )
+    return replace(
+        run,
+        throttles=throttles,
+        retries=run.retries + max(0, throttles - out_of_retries),
+        notes=(*run.notes, note),
+    )

@@ -180,3 +180,31 @@ def test_pclab_analyze_compares_a_saved_reply(
     assert reported["metrics"]["origin"] == str(metrics)
     topics = [d["topic"] for d in document["disagreements"] if d["topic"].startswith("metrics")]
     assert topics == ["metrics-throttles"]
+
+
+def test_without_a_history_a_distributed_maps_throttles_are_cloudwatchs(
+    run: synthetic.SimulatedRun,
+) -> None:
+    """A Distributed Map's children keep no history: the run's own throttle count would be a
+    silent 0 (1,256 throttles went unseen at 1,250 items); CloudWatch's count takes its place."""
+    output_only = [
+        SourceBatch(
+            Source.EXECUTION_OUTPUT,
+            tuple(parse_execution_output(synthetic.execution_output(run), state_machine=MACHINE)),
+        ),
+        SourceBatch(Source.EXECUTION_HISTORY, (), provided=False, note="Distributed Map"),
+    ]
+    config = RunConfig(
+        MACHINE, function_name=FUNCTION, qualifier="live", provisioned_concurrency=10
+    )
+    plain = analyze(output_only, [config])
+    (summary,) = plain.runs
+    assert (summary.throttles, summary.retries) == (0, 0)
+    (view,) = parse_metric_data(
+        reply(summary, throttles=7, invocations=summary.invocations)  # all 7 retried and served
+    )
+    checked = with_metrics(plain, [view])
+    (counted,) = checked.runs
+    assert (counted.throttles, counted.retries) == (7, 7)
+    assert [n for n in counted.notes if n.startswith("throttles: CloudWatch's count (7)")]
+    assert [d for d in checked.disagreements if d.topic.startswith("metrics")] == []
