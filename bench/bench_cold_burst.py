@@ -49,16 +49,18 @@ GOAL = 1.10
 
 
 class InitSink:
-    """Keeps the Initialization subsegments Lambda's segments carry (start, end epoch seconds)."""
+    """Keeps the Initialization subsegments Lambda's segments carry (start, end epoch seconds),
+    or the subsegments of another name (``Restore``: bench_snapstart.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "Initialization") -> None:
+        self.name = name
         self.inits: list[tuple[float, float]] = []
         self._lock = threading.Lock()
 
     def put_trace_segments(self, documents: list[str]) -> None:
         for doc in documents:
             for sub in json.loads(doc).get("subsegments", []):
-                if sub.get("name") == "Initialization":
+                if sub.get("name") == self.name:
                     with self._lock:
                         self.inits.append((float(sub["start_time"]), float(sub["end_time"])))
 

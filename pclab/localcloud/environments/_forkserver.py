@@ -40,7 +40,8 @@ Protocol on the SOCK_SEQPACKET socket FD (one JSON object per message):
            EOF without one ends it.
            With "snapshot" (SnapStart, ``snapstart.py``) the second descriptor is the child's end
            of a SOCK_SEQPACKET socket: the child runs its init as a ``snap-start`` environment and
-           then serves that socket as the version's own fork server (``_serve_restores``).
+           then serves that socket as the version's own fork server (``_serve_restores``),
+           whose children may park too ("park": before they resume, ``spares.py``).
   replies  {"token", "pid"} right after the fork, or {"token", "error"};
            {"exit": pid, "code": exit code, negative for a signal} when a child ends (reaped here).
 When the socket closes (the manager is gone), every child's process group is killed.
@@ -89,6 +90,7 @@ _BASE_PATH = [p for p in sys.path[1:]]  # without this script's own directory
 # work ended inside the environment (pclab/localcloud/environments/output.py reads it; the same
 # bytes as its RETURNED_MARK).
 RETURNED_MARK = b"\x1epclab:returned "
+RESTORED_MARK_ID = "snapstart-restored"  # ... and with this id, when a restore ended (snapstart.py)
 
 
 def _mark_returns() -> None:
@@ -212,6 +214,11 @@ def _runtime_client_loaded() -> None:
     lrc = awslambdaric.lambda_runtime_client
     runtime_client.initialize_client(lrc._user_agent())
     lrc.runtime_client = runtime_client
+    _log_settings_read()
+
+
+def _log_settings_read() -> None:
+    """The bootstrap's two settings it reads from the environment at import."""
     boot = awslambdaric.bootstrap
     boot._AWS_LAMBDA_LOG_FORMAT = awslambdaric.lambda_runtime_log_utils.LogFormat.from_str(
         os.environ.get("AWS_LAMBDA_LOG_FORMAT")
@@ -275,37 +282,74 @@ def _snapshot(snap_fd: int) -> None:
     call on the snapshot's own port tells the manager the init is done; then this process serves
     fork requests ({"token", "env", "platform"} with the new environment's output pipe) and each
     child returns from ``restore_next`` as a new environment: its own session, output, variables
-    and Runtime API port (the compiled client is loaded only now, as it reads the port once), after
-    the modelled restore, it calls ``restore/next`` on its own port and goes on to the after-restore
-    hooks and ``/invocation/next`` as on Lambda.
+    and Runtime API port (the compiled client is loaded only now, as it reads the port once); it
+    calls ``restore/next`` on its own port and goes on to the after-restore hooks and
+    ``/invocation/next`` as on Lambda, the first of which waits for the modelled restore
+    (``_restore_floor``). A child forked with "park" does all but the variables before it parks.
     """
     lrc = awslambdaric.lambda_runtime_client
     original = lrc.LambdaRuntimeClient.restore_next
 
     def restore_next(self: Any) -> None:
         original(self)  # on the snapshot's port: the init (and before-snapshot hooks) ended
-        req, out_fd = _serve_restores(snap_fd)  # returns in each forked child only
-        os.dup2(out_fd, 1)
-        os.dup2(out_fd, 2)
-        os.close(out_fd)
+        req, fds = _serve_restores(snap_fd)  # returns in each forked child only
+        os.dup2(fds[0], 1)
+        os.dup2(fds[0], 2)
+        os.close(fds[0])
         os.environ.clear()
         os.environ.update(req["env"])
-        if "tempfile" in sys.modules:  # its cached directory is the snapshot's TMPDIR
-            setattr(sys.modules["tempfile"], "tempdir", None)  # noqa: B010
         self.lambda_runtime_address = req["env"]["AWS_LAMBDA_RUNTIME_API"]
         _runtime_client_loaded()
         plat = req.get("platform")
-        if plat:  # the modelled restore: a floor that absorbs this machine's fork time
-            wait = float(plat["start"]) + float(plat["restore"]) - time.time()
-            if wait > 0:
-                time.sleep(wait)
+        if req.get("park") and len(fds) > 1:  # forked ahead: wait for an environment's variables
+            go = _wait_for_go(fds[1])
+            os.environ.clear()
+            os.environ.update(go["env"])
+            _log_settings_read()
+            plat = go.get("platform")
+        if "tempfile" in sys.modules:  # its cached directory is the snapshot's TMPDIR
+            setattr(sys.modules["tempfile"], "tempdir", None)  # noqa: B010
         original(self)  # on its own port: the environment is restoring
+        if plat:
+            _restore_floor(self, float(plat["start"]) + float(plat["restore"]))
 
     lrc.LambdaRuntimeClient.restore_next = restore_next
 
 
-def _serve_restores(snap_fd: int) -> tuple[dict[str, Any], int]:
-    """The snapshot's fork loop (same protocol as ``main``'s); returns only in a forked child."""
+def _restore_floor(client: Any, modelled_end: float) -> None:
+    """The modelled restore as a floor under the whole restore, paid before the first event.
+
+    ``restore/next`` and the after-restore hooks run at once, and the first
+    ``/invocation/next`` waits until the modelled restore's end plus the hooks' own time: their
+    wall time less the time they waited for one of this machine's CPUs. So a burst of restores
+    that all resume at once on two cores ends as each would on its own microVM (a wait after the
+    work absorbs the queueing; the same wait before it could not). Called when ``restore/next``
+    returned: its round trip through the manager's busy loop is this machine's, not the hooks'.
+    The restore's end is marked on stdout (RETURNED_MARK with RESTORED_MARK_ID) before the
+    ``/next`` request, which reaches the manager's loop late when 100 arrive at once.
+    """
+    wall0, (_, delay0) = time.time(), _schedstat()
+    first_next = client.wait_next_invocation
+
+    def wait_next_invocation() -> Any:
+        del client.wait_next_invocation  # the class's own from now on
+        _, delay = _schedstat()
+        now = time.time()
+        end = modelled_end + max(0.0, now - wall0 - (delay - delay0))
+        if end > now:
+            time.sleep(end - now)
+        else:
+            end = now  # this machine took longer than the floor: that shows
+        with contextlib.suppress(OSError):  # when it ended, for the manager (like a call's end)
+            os.write(1, RETURNED_MARK + f"{RESTORED_MARK_ID} {end:.6f}\n".encode())
+        return first_next()
+
+    client.wait_next_invocation = wait_next_invocation
+
+
+def _serve_restores(snap_fd: int) -> tuple[dict[str, Any], list[int]]:
+    """The snapshot's fork loop (same protocol as ``main``'s); returns only in a forked child:
+    the request and its descriptors (the output pipe; with "park", the go socket)."""
     ctl = socket.socket(fileno=snap_fd)
     ctl.setblocking(True)
     parent = os.getpid()
@@ -347,7 +391,7 @@ def _serve_restores(snap_fd: int) -> tuple[dict[str, Any], int]:
                 os.close(wake_r)
                 os.close(wake_w)
                 gc.enable()
-                return req, fds[0]
+                return req, fds
             for fd in fds:
                 os.close(fd)
             children.add(pid)

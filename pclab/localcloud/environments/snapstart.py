@@ -15,9 +15,16 @@ is a child forked from it *after the init*: the handler module's state, the impo
 and whatever the init made are the parent's (copy-on-write), as in a restored microVM. What differs
 per environment is set in the child before it resumes: its Runtime API port (the compiled client is
 loaded only then), its variables (credentials, ``TMPDIR``), its output pipe and session. It then
-waits for the modelled restore (``PlatformModel.restore_s``, unmeasured for Python), calls
-``restore/next`` on its own port, runs the after-restore hooks for real and asks for its first
-event.
+calls ``restore/next`` on its own port, runs the after-restore hooks for real, and asks for its
+first event once the modelled restore (``PlatformModel.restore_s``, unmeasured for Python) and the
+hooks' own time have passed (``_forkserver._restore_floor``).
+
+A burst of restores overlaps as on Lambda (``bench/bench_snapstart.py``: 100 at once, each 200 ms):
+with the platform model on, restored processes are forked ahead and parked just before they
+resume (``spares.py``; as many as the largest burst of the code's on-demand template or of the
+version itself), else forked on demand and waited for, and the restore's clock starts when one is
+handed over; the restore ends at the process's own mark, not when the manager's loop reads its
+``/next`` (at 100 at once, up to 170 ms later).
 
 What the caller sees: ``RESTORE_START`` / ``RESTORE_REPORT`` in the environment's log stream,
 ``Restore Duration`` and ``Billed Restore Duration`` (the after-restore part: from ``restore/next``
@@ -53,8 +60,11 @@ from .environment import (
     Invocation,
     InvocationOutcome,
 )
-from .forkserver_client import ForkServer, ForkServerError, kill_group
+from .forkserver_client import ExitCallback, ForkServer, ForkServerError, Preloaded, kill_group
+from .process import LaunchSpec
 from .runtime_api import RuntimeApiEndpoint, RuntimeConnection
+from .spares import PARK_TIMEOUT_SECONDS, PoolKey, SpareSlot
+from .templates import template_key
 
 SnapshotState = Literal["Pending", "Active", "Failed"]
 SNAPSHOT_INIT_LIMIT_SECONDS = 900.0  # as provisioned concurrency's: not bound by the 10 s limit
@@ -66,6 +76,9 @@ AFTER_RESTORE_FAILED = (
     "Amazon CloudWatch logs."
 )
 RESTORE_TIMED_OUT = "Lambda couldn't restore the snapshot within the timeout limit."
+# The request id of the mark a restored process writes when its restore ended (the same text as
+# _forkserver.RESTORED_MARK_ID; that module imports nothing of pclab).
+RESTORED_MARK_ID = "snapstart-restored"
 NOT_READY = (
     "Lambda is initializing your function. You can invoke the function when the function state "
     "becomes Active."
@@ -100,6 +113,15 @@ class SnapshotEnvironment(Environment):
     def tmp(self) -> str:
         return str(self._tmp / "tmp")
 
+    def env_vars(self) -> dict[str, str]:
+        """The version's variables (each restored environment is given its own at hand-over)."""
+        return self._environment()
+
+    @property
+    def spares_key(self) -> PoolKey:
+        """Its processes parked ahead, in the manager's spare pools."""
+        return ("snapshot", self.id)
+
     def on_restore_next(self, conn: RuntimeConnection) -> None:
         """The init and the before-snapshot hooks ended: this is the snapshot (loop thread)."""
         now = time.time()
@@ -113,6 +135,8 @@ class SnapshotEnvironment(Environment):
         """Never reached: the snapshot forks in ``restore/next`` and never asks for events."""
 
     def kill(self) -> None:
+        if self.ctx.spares is not None:
+            self.ctx.spares.drop(self.spares_key)
         if self.forker is not None:
             self.forker.close()  # EOF: the snapshot kills what it forked and exits
         super().kill()
@@ -131,7 +155,13 @@ class RestoredEnvironment(Environment):
         self._restore_reported = False
 
     def start(self) -> None:
-        """Fork from the snapshot (returns once forked; the restore goes on behind)."""
+        """Fork from the snapshot (returns once forked; the restore goes on behind).
+
+        With the platform model on, the process was forked ahead (or is forked now) and parked
+        just before it resumes, as spares park before an init (``spares.py``): the restore's
+        clock starts when it is handed over, so a burst's forks, one after another in the
+        snapshot, are time before ``Restore`` (the caller waits for them), not inside it.
+        """
         snap, w = self.snapshot, -1
         try:
             forker = snap.forker
@@ -141,20 +171,31 @@ class RestoredEnvironment(Environment):
             with contextlib.suppress(OSError):  # the snapshot's /tmp is part of it
                 shutil.copytree(snap.tmp, self._tmp / "tmp", symlinks=True)
             (self._tmp / "tmp").mkdir(parents=True, exist_ok=True)
-            self._endpoint = RuntimeApiEndpoint(self.ctx.loop, self)
-            r, w = os.pipe2(os.O_CLOEXEC)
-            self._output.attach(r)
-            self.started_at = time.time()
             model = self.ctx.platform
+            slot = self._parked_process(forker) if model.enabled else None
+            if slot is not None:
+                self._endpoint = slot.endpoint
+                self._output.attach(slot.out_fd)
+            else:
+                self._endpoint = RuntimeApiEndpoint(self.ctx.loop, self)
+                r, w = os.pipe2(os.O_CLOEXEC)
+                self._output.attach(r)
+            self.started_at = time.time()
             assert self.interpreter is not None
             start = tm.init_start_line(
                 self.spec.runtime, self.spec.region, self.interpreter.version
             )
             modelled = model.restore_s() * 1000.0 if model.enabled else None
             self._emit(tm.restore_start_line(start, modelled))
+            env = self._environment()
             plat = {"start": self.started_at, "restore": model.restore_s()}
-            request = {"env": self._environment(), "platform": plat if model.enabled else None}
-            self.pid = forker.launch(request, [w], self._on_exit_threadsafe)
+            if slot is not None:
+                if slot.pid is None or not slot.go(env, plat):
+                    raise ForkServerError("the restored process ended before it was handed over")
+                self.pid = slot.pid
+            else:
+                request = {"env": env, "platform": plat if model.enabled else None}
+                self.pid = forker.launch(request, [w], self._on_exit_threadsafe)
             if self.state is EnvState.DEAD:
                 kill_group(self.pid)
         except Exception as exc:
@@ -166,6 +207,25 @@ class RestoredEnvironment(Environment):
             if w >= 0:
                 os.close(w)
 
+    def _parked_process(self, forker: ForkServer) -> SpareSlot | None:
+        """A process of this snapshot parked before it resumes: one forked ahead, else a new one
+        (waited for); the snapshot's pool keeps as many as its largest burst (``spares.py``)."""
+        spares = self.ctx.spares
+        if spares is None:
+            return None
+        key = self.snapshot.spares_key
+        launcher = _SnapshotLauncher(forker)
+        env = self._environment()
+        spec = LaunchSpec(handler=self.spec.handler, cwd=str(self.task_root), env=env)
+        slot = spares.claim(key) or spares.fresh(key, spec, launcher)
+        slot.owner = self
+        spares.note_start(key, spec, launcher)
+        if not slot.wait_parked(PARK_TIMEOUT_SECONDS):
+            slot.owner = None
+            slot.discard()
+            raise ForkServerError("the restored process ended before it parked")
+        return slot
+
     # RuntimeApiHandler (loop thread)
     def on_restore_next(self, conn: RuntimeConnection) -> None:
         self.resumed_at = time.time()
@@ -175,10 +235,23 @@ class RestoredEnvironment(Environment):
         self._init_error = (error_type or "Runtime.AfterRestoreError", body)
 
     def on_next(self, conn: RuntimeConnection) -> None:
+        """The first ``/next`` ends the restore: with the platform model, at the process's mark
+        (written when its modelled restore ended, ``_forkserver._restore_floor``), as a call ends
+        at its runtime's answer (``output.py``): the loop reads 100 restores' requests late."""
         if not self.init_future.done():
             now = time.time()
             self.billed_restore_ms = (now - (self.resumed_at or now)) * 1000.0
+            model = self.ctx.platform
+            if model.enabled:
+                self._output.drain()
+                marked = self._output.returned_at(RESTORED_MARK_ID)
+                if marked is not None:
+                    now = max(self.started_at, min(now, marked))
+                hooks_s = now - self.started_at - model.restore_s()  # the modelled restore is
+                self.billed_restore_ms = max(0.0, hooks_s) * 1000.0  # not billed, the hooks are
             self._emit(tm.restore_report_line((now - self.started_at) * 1000.0))
+            self.state = EnvState.READY
+            self.init_future.set_result(InitOutcome(True, self.started_at, now))
         super().on_next(conn)
 
     def _failed_init_line(self, outcome: InitOutcome) -> str:
@@ -194,6 +267,24 @@ class RestoredEnvironment(Environment):
                 inv.trace.restore, inv.trace.init = inv.trace.init, None
                 inv.trace.init_modelled = None
         return super().run(inv)
+
+
+class _SnapshotLauncher:
+    """A snapshot as the launcher of its spares: it forks processes parked before they resume."""
+
+    def __init__(self, forker: ForkServer) -> None:
+        self._forker = forker
+
+    def prepare(self, spec: LaunchSpec) -> Preloaded:
+        return Preloaded()
+
+    def launch(self, spec: LaunchSpec, out_fd: int, on_exit: ExitCallback) -> int:
+        assert spec.park_fd is not None
+        request = {"env": spec.env, "park": True}
+        return self._forker.launch(request, [out_fd, spec.park_fd], on_exit)
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -234,12 +325,23 @@ class Snapshots:
             if not init.ok:
                 detail = init.payload.decode("utf-8", "replace")[:500]
                 raise ForkServerError(f"{init.error_type}: {detail}")
-            env.serve(timeout=60.0)
+            forker = env.serve(timeout=60.0)
+            self._park_ahead(env, forker)
             snap.state = "Active"
         except (LambdaServiceError, ForkServerError) as exc:
             env.kill()
             snap.reason = f"The function's initialization failed: {exc}"
             snap.state = "Failed"
+
+    def _park_ahead(self, env: SnapshotEnvironment, forker: ForkServer) -> None:
+        """Keep this version's restored processes parked ahead of its bursts (``spares.py``), as
+        many as the largest burst of on-demand inits of the same code (0 until there was one)."""
+        spares, interpreter = self._ctx.spares, env.interpreter
+        if spares is None or interpreter is None or not self._ctx.platform.enabled:
+            return
+        spec = LaunchSpec(handler=env.spec.handler, cwd=str(env.task_root), env=env.env_vars())
+        template = (interpreter.python, template_key(env.spec))
+        spares.register(env.spares_key, spec, _SnapshotLauncher(forker), follows=template)
 
     def status(self, function_name: str, version: str) -> tuple[SnapshotState, str | None] | None:
         """(state, reason) of a version's snapshot; None when the version has none."""

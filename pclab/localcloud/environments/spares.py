@@ -23,6 +23,10 @@ spare is no Lambda environment: it runs no init, never shows in stats or logs, a
 of private memory; it ends with its template (or after ``IDLE_SECONDS`` without a start) or with
 the manager.
 
+SnapStart uses the same pools with the snapshot as the launcher (``snapstart.py``): a restored
+environment's process is forked from the snapshot and parks just before it resumes, so a burst of
+restores starts each restore's clock at hand-over, as a burst of inits does.
+
 Imports nothing of pclab beyond this package.
 """
 
@@ -139,6 +143,17 @@ class SpareSlot:
         if self.owner is not None:
             self.owner.on_init_error(body, error_type)
 
+    def on_restore_next(self, conn: RuntimeConnection) -> None:
+        """SnapStart: a restored environment parked ahead resumes (snapstart.py)."""
+        restore = getattr(self.owner, "on_restore_next", None)
+        if restore is not None:
+            restore(conn)
+
+    def on_restore_error(self, body: bytes, error_type: str | None) -> None:
+        restore_error = getattr(self.owner, "on_restore_error", None)
+        if restore_error is not None:
+            restore_error(body, error_type)
+
     def on_exit(self, code: int) -> None:
         self.exit_code = code
         if self.owner is not None:
@@ -148,8 +163,10 @@ class SpareSlot:
 
 
 class _Pool:
-    def __init__(self, spec: LaunchSpec) -> None:
+    def __init__(self, spec: LaunchSpec, launcher: Launcher) -> None:
         self.spec = spec  # what a spare runs (its port replaced per spare)
+        self.launcher = launcher  # the manager's, or a SnapStart snapshot's (snapstart.py)
+        self.follows: PoolKey | None = None  # keep as many as this pool's largest burst too
         self.slots: list[SpareSlot] = []
         self.target = 0
         self.starts: collections.deque[float] = collections.deque()
@@ -173,19 +190,36 @@ class SparePools:
         """An invocation is being handed to an environment: not a quiet moment for forks."""
         self._last_start = time.monotonic()  # a float assignment: no lock needed
 
-    def note_start(self, key: PoolKey, spec: LaunchSpec) -> None:
-        """An environment of this template starts: remember the burst it is part of."""
+    def note_start(self, key: PoolKey, spec: LaunchSpec, launcher: Launcher | None = None) -> None:
+        """An environment of this template starts: remember the burst it is part of.
+
+        ``launcher``: what forks this pool's spares, when not the manager's (a snapshot's).
+        """
         now = time.monotonic()
         with self._lock:
             self._last_start = now
             pool = self._pools.get(key)
             if pool is None:
-                pool = self._pools[key] = _Pool(spec)
+                pool = self._pools[key] = _Pool(spec, launcher or self._launcher)
             pool.starts.append(now)
             pool.last_start = now
             while pool.starts and pool.starts[0] < now - BURST_WINDOW_SECONDS:
                 pool.starts.popleft()
             pool.target = min(MAX_PER_TEMPLATE, max(pool.target, len(pool.starts)))
+
+    def register(
+        self, key: PoolKey, spec: LaunchSpec, launcher: Launcher, follows: PoolKey
+    ) -> None:
+        """A pool that keeps as many spares as ``follows`` does (its largest burst), before its
+        own first start: a SnapStart snapshot follows the on-demand template of the same code,
+        so its first burst of restores finds processes parked as the other arms' inits do."""
+        with self._lock:
+            pool = self._pools.setdefault(key, _Pool(spec, launcher))
+            pool.follows = follows
+
+    def _target(self, pool: _Pool) -> int:
+        followed = self._pools.get(pool.follows) if pool.follows is not None else None
+        return max(pool.target, followed.target if followed is not None else 0)
 
     def claim(self, key: PoolKey) -> SpareSlot | None:
         """A spare of this template, already forked (and most likely parked), or None."""
@@ -198,11 +232,11 @@ class SparePools:
                 self._loop.call_soon(slot.discard)
         return None
 
-    def fresh(self, key: PoolKey, spec: LaunchSpec) -> SpareSlot:
+    def fresh(self, key: PoolKey, spec: LaunchSpec, launcher: Launcher | None = None) -> SpareSlot:
         """A new process of this template, forked now (for a start that found no spare)."""
         slot = SpareSlot(self, key, self._loop)
         try:
-            slot.launch(self._launcher, spec)
+            slot.launch(launcher or self._launcher, spec)
         except BaseException:
             slot.discard()
             raise
@@ -215,6 +249,13 @@ class SparePools:
             if pool is not None and slot in pool.slots:
                 pool.slots.remove(slot)
         self._loop.call_soon(slot.discard)
+
+    def drop(self, key: PoolKey) -> None:
+        """The template is gone (a deleted SnapStart version): end its spares, forget its bursts."""
+        with self._lock:
+            pool = self._pools.pop(key, None)
+        for slot in pool.slots if pool is not None else []:
+            slot.discard()
 
     def count(self) -> int:
         with self._lock:
@@ -238,7 +279,7 @@ class SparePools:
             retired = [s for p in idle for s in p.slots]
             for pool in idle:
                 pool.slots.clear()
-                pool.target = 0
+                pool.target, pool.follows = 0, None
                 pool.starts.clear()
         for slot in retired:
             slot.discard()
@@ -249,19 +290,24 @@ class SparePools:
             if time.monotonic() - self._last_start < QUIET_SECONDS:
                 return False
             total = sum(len(p.slots) for p in self._pools.values())
-            wanting = [(k, p) for k, p in self._pools.items() if len(p.slots) < p.target]
+            wanting = [(k, p) for k, p in self._pools.items() if len(p.slots) < self._target(p)]
             if total >= MAX_TOTAL or not wanting:
                 return False
-            key, pool = max(wanting, key=lambda kp: kp[1].target - len(kp[1].slots))
-            spec = pool.spec
+            key, pool = max(wanting, key=lambda kp: self._target(kp[1]) - len(kp[1].slots))
+            spec, launcher = pool.spec, pool.launcher
         try:
-            slot = self.fresh(key, spec)
+            slot = self.fresh(key, spec, launcher)
         except (ForkServerError, OSError):
+            with self._lock:  # its fork server is gone: no more refills until its next burst
+                pool.target, pool.follows = len(pool.slots), None
             return False
         if not slot.wait_parked(PARK_TIMEOUT_SECONDS):  # one at a time: never a burst of forks
             slot.discard()
             return False
         with self._lock:
+            if self._pools.get(key) is not pool:  # dropped meanwhile
+                self._loop.call_soon(slot.discard)
+                return True
             pool.slots.append(slot)
         return True
 

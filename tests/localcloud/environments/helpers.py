@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from pclab.localcloud.environments import EnvironmentManager
@@ -15,6 +17,22 @@ from pclab.localcloud.invocation import (
     LambdaServiceError,
     ProvisionedStatus,
 )
+
+FORKSERVER = Path(__file__).resolve().parents[3] / "pclab/localcloud/environments/_forkserver.py"
+
+
+def forkserver_constant(name: str) -> object:
+    """A constant of ``_forkserver.py``, read from its source: that script runs on other
+    interpreters and imports nothing of pclab, so pclab keeps copies the tests compare."""
+    tree = ast.parse(FORKSERVER.read_text())
+    [value] = [
+        node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == name for t in node.targets)
+        and isinstance(node.value, ast.Constant)
+    ]
+    return value
 
 
 def invoke(

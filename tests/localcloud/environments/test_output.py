@@ -9,12 +9,10 @@ delay.
 
 from __future__ import annotations
 
-import ast
 import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,9 +21,7 @@ from pclab.localcloud.environments.loop import EventLoopThread
 from pclab.localcloud.environments.output import RETURNED_MARK, OutputPipe
 
 from .conftest import MemorySink, assert_gone, children_of, make_spec
-from .helpers import body, invoke
-
-FORKSERVER = Path(__file__).resolve().parents[3] / "pclab/localcloud/environments/_forkserver.py"
+from .helpers import body, forkserver_constant, invoke
 
 # The handler answers after 0.1 s of work; its runtime client then waits 0.6 s before posting.
 SLOW_POST = """\
@@ -50,15 +46,7 @@ def handler(event, context):
 
 
 def test_the_mark_is_the_same_on_both_sides() -> None:
-    tree = ast.parse(FORKSERVER.read_text())
-    [value] = [
-        node.value.value
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        and any(getattr(t, "id", None) == "RETURNED_MARK" for t in node.targets)
-        and isinstance(node.value, ast.Constant)
-    ]
-    assert value == RETURNED_MARK
+    assert forkserver_constant("RETURNED_MARK") == RETURNED_MARK
 
 
 def test_the_pipe_keeps_marks_out_of_the_log() -> None:
