@@ -115,9 +115,12 @@ def test_dependencies_are_imported_once_and_charged_to_every_init(
     assert len(starts) == 6 and len(charged) == 1
     [dependencies_ms] = charged
     assert dependencies_ms > 5, "aws-xray-sdk (and botocore) take real time to import"
-    # Charged where the handler imports it: the handler's own clock sees it, as on Lambda.
-    for doc in docs:
-        assert doc["initDurationMs"] >= 300 + dependencies_ms - 5
+    # Charged where the handler imports it: the handler's own clock sees it, as on Lambda. On a
+    # loaded machine an environment whose own start overran Lambda's pays that debt out of the
+    # charge (_forkserver._PlatformClock), before the handler's clock started: all of them see
+    # the work, and the REPORT lines below the whole charge.
+    assert all(doc["initDurationMs"] >= 300 - 5 for doc in docs)
+    assert max(doc["initDurationMs"] for doc in docs) >= 300 + dependencies_ms - 5
     for ms in init_ms(sink, "/aws/lambda/deps-a") + init_ms(sink, "/aws/lambda/deps-b"):
         assert ms >= RUNTIME_START_MS + dependencies_ms + 300 - 5
     assert {d["functionName"] for d in docs} == {"deps-a", "deps-b"}
