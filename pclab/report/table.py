@@ -6,6 +6,7 @@ different things.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -71,6 +72,40 @@ def _cloudwatch(analysis: Analysis, run: RunSummary) -> str:
         return "not available (see notes)"
     spillover = _count(view.spillover) if view.spillover or run.provisioned_concurrency else "—"
     return f"{_count(view.throttles)} / {spillover} / {_count(view.peak_concurrent_executions)}"
+
+
+_CFN_SUFFIX = re.compile(r"-[A-Za-z0-9]{8,13}$")  # the random part CloudFormation appends
+
+
+def _boundary(name: str, at: int) -> bool:
+    """Whether a title may start or end at ``name[at]``: a word starts there (CamelCase, after
+    a dash, underscore, slash, colon or dot)."""
+    return at in (0, len(name)) or name[at].isupper() or name[at - 1] in "-_ /:."
+
+
+def column_titles(names: Sequence[str]) -> list[str]:
+    """What tells the runs apart, as column titles that fit 80 columns: the names without
+    CloudFormation's random suffix and the words all of them share ("Base", "Provisioned",
+    "SnapStart" for the sample's state machines); the names themselves when that leaves a title
+    empty or two alike, or for one run."""
+    bases = [_CFN_SUFFIX.sub("", name) for name in names]
+    if len(bases) < 2:
+        return list(names)
+    shortest = min(len(b) for b in bases)
+    head = 0
+    while head < shortest and len({b[head] for b in bases}) == 1:
+        head += 1
+    while head and not all(_boundary(b, head) for b in bases):
+        head -= 1
+    tail = 0
+    while tail < shortest - head and len({b[len(b) - 1 - tail] for b in bases}) == 1:
+        tail += 1
+    while tail and not all(_boundary(b, len(b) - tail) for b in bases):
+        tail -= 1
+    titles = [b[head : len(b) - tail].strip("-_ /:.") for b in bases]
+    if not all(titles) or len(set(titles)) < len(titles):
+        return list(names)
+    return titles
 
 
 def subject(disagreement: Disagreement) -> str:
@@ -191,8 +226,12 @@ def render_table(analysis: Analysis, console: Console) -> None:
         title="Cold starts and provisioned concurrency", title_style="bold", show_lines=False
     )
     table.add_column("", style="bold")
-    for run in analysis.runs:
-        table.add_column(run.name, overflow="fold")
+    names = [run.name for run in analysis.runs]
+    titles = column_titles(names)
+    for title in titles:
+        table.add_column(title, overflow="fold")
+    if titles != names:  # short titles: the full names in the first row
+        table.add_row("State machine", *names)
     for label, cells in summary_rows(analysis):
         table.add_row(label, *cells)
     console.print(table)

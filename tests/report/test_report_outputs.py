@@ -21,10 +21,11 @@ from pclab.analysis.sources.xray import parse_traces
 from pclab.report import write_report
 from pclab.report.charts import INIT_COLOR, ON_DEMAND_COLOR, PC_COLOR
 from pclab.report.json_report import SCHEMA
-from pclab.report.table import render_table
+from pclab.report.table import column_titles, render_table
 
 BASE = "BaseConcurrencyTestStateMachine"
 PC = "ProvisionedConcurrencyTestStateMachine"
+ARMS = (("Base", "H27UVQTWC8FZ"), ("Provisioned", "8J1EGACW1OQB"), ("SnapStart", "0AFADC23OKJN"))
 
 
 def _analysis(items: int = 30, map_limit: int = 10, disagree: bool = False) -> Analysis:
@@ -84,6 +85,34 @@ def test_terminal_table_puts_the_runs_side_by_side(analysis: Analysis) -> None:
     assert f"{BASE}: 10 of 30 calls cold (cold p50 8." in text
     assert "CloudWatch Logs not available: logs not delivered yet" in text
     assert "1 disagreement(s) between sources" in text and "handler says warm" in text
+
+
+def test_three_arms_read_in_80_columns() -> None:
+    """The demo's three state machines side by side in a terminal of 80 columns: short column
+    titles (their names' own words, not folded mid-word), the full names in the first row."""
+    names = [f"{arm}ConcurrencyTestStateMachine-{suffix}" for arm, suffix in ARMS]
+    runs = [
+        synthetic.simulate(10, map_limit=10, state_machine=name, start=1_764_000_000.0 + 100 * i)
+        for i, name in enumerate(names)
+    ]
+    batches = [
+        SourceBatch(
+            Source.EXECUTION_OUTPUT,
+            tuple(
+                parse_execution_output(synthetic.execution_output(r), state_machine=r.state_machine)
+            ),
+        )
+        for r in runs
+    ]
+    console = Console(record=True, width=80)
+    render_table(analyze(batches, [RunConfig(name=n) for n in names]), console)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    header = next(line for line in lines if "Base" in line)
+    assert header.split() == ["┃", "┃", "Base", "┃", "Provisioned", "┃", "SnapStart", "┃"]
+    assert any(line.startswith("│ State machine") and "BaseConcurrencyTe" in line for line in lines)
+    assert column_titles(["BaseStateMachine", "OneStateMachine"]) == ["Base", "One"]
+    assert column_titles(["fn-a", "fn-a"]) == ["fn-a", "fn-a"]  # nothing tells them apart
 
 
 def test_report_json_follows_the_documented_schema(analysis: Analysis, tmp_path: Path) -> None:
