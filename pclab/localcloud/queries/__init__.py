@@ -3,7 +3,8 @@
 - :mod:`.xray_filter`: X-Ray filter expressions (GetTraceSummaries ``FilterExpression``), read
   by :mod:`.xray_filter_parser` (lark) and evaluated against a trace's segment documents;
 - :mod:`.xray_summary` and :mod:`.xray_graph`: the TraceSummary and GetServiceGraph shapes built
-  from those documents (all three share the trace model of :mod:`.xray_trace`);
+  from those documents (all three share the trace model of :mod:`.xray_trace`, its segments
+  :mod:`.xray_segment`'s);
 - :mod:`.insights`: CloudWatch Logs Insights queries (StartQuery / GetQueryResults) over log
   events: grammar in :mod:`.insights_grammar`, query tree in :mod:`.insights_parser`, discovered
   fields in :mod:`.insights_fields`, functions in :mod:`.insights_functions`, the pipeline in

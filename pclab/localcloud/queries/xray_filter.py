@@ -174,40 +174,46 @@ _OPERATORS = {
 }
 
 
-def _test(operator: str, actual: Any, wanted: Any) -> bool:
-    """One value against the literal; a value of another type never matches."""
-    if isinstance(wanted, bool) or isinstance(actual, bool):
-        if not (isinstance(wanted, bool) and isinstance(actual, bool)):
-            return False
-        return (actual == wanted) if operator == "=" else (actual != wanted)
+_NUMBER_TESTS: dict[str, Callable[[float, float], bool]] = {
+    "=": float.__eq__,
+    "!=": float.__ne__,
+    "<": float.__lt__,
+    "<=": float.__le__,
+    ">": float.__gt__,
+    ">=": float.__ge__,
+}
+_STRING_TESTS: dict[str, Callable[[str, str], bool]] = {
+    "=": str.__eq__,
+    "!=": str.__ne__,
+    "CONTAINS": str.__contains__,
+    "BEGINSWITH": str.startswith,
+    "ENDSWITH": str.endswith,
+}
+
+
+def _tester(operator: str, wanted: Any) -> Callable[[Any], bool]:
+    """The test of one value against the literal; a value of another type never matches."""
+    if isinstance(wanted, bool):
+        equal = operator == "="
+        return lambda actual: isinstance(actual, bool) and (actual == wanted) is equal
     if isinstance(wanted, float):
-        if not isinstance(actual, int | float):
-            return False
-        number = float(actual)
-        if operator == "=":
-            return number == wanted
-        if operator == "!=":
-            return number != wanted
-        if operator == "<":
-            return number < wanted
-        if operator == "<=":
-            return number <= wanted
-        if operator == ">":
-            return number > wanted
-        return number >= wanted
-    if not isinstance(actual, str) or not isinstance(wanted, str):
-        return False
-    if operator == "=":
-        return actual == wanted
-    if operator == "!=":
-        return actual != wanted
-    if operator == "CONTAINS":
-        return wanted in actual
-    if operator == "BEGINSWITH":
-        return actual.startswith(wanted)
-    if operator == "ENDSWITH":
-        return actual.endswith(wanted)
-    return False  # ordering operators on strings match nothing
+        number_test = _NUMBER_TESTS[operator]
+
+        def number(actual: Any) -> bool:
+            kind = type(actual)
+            if kind is float:
+                return number_test(actual, wanted)
+            return (
+                kind is not bool
+                and isinstance(actual, int | float)
+                and number_test(float(actual), wanted)
+            )
+
+        return number
+    string_test = _STRING_TESTS.get(operator)
+    if string_test is None or not isinstance(wanted, str):
+        return lambda actual: False  # ordering operators on strings match nothing
+    return lambda actual: isinstance(actual, str) and string_test(actual, wanted)
 
 
 # --- compiling ---------------------------------------------------------------------------------
@@ -257,8 +263,10 @@ def _compile_comparison(node: Comparison, scoped: bool) -> Predicate:
         raise _fail(node, f"compare a {kind} keyword with a {kind} value")
     if operator == "!=":
         # X-Ray compares a set value: a keyword with no value matches neither = nor !=.
-        return lambda t, s: bool(vs := values(t, s)) and not any(_test("=", v, wanted) for v in vs)
-    return lambda t, s: any(_test(operator, v, wanted) for v in values(t, s))
+        equal = _tester("=", wanted)
+        return lambda t, s: bool(vs := values(t, s)) and not any(map(equal, vs))
+    test = _tester(operator, wanted)
+    return lambda t, s: any(map(test, values(t, s)))
 
 
 def _compile_annotation(node: Comparison, key: str) -> Predicate:
@@ -279,8 +287,10 @@ def _compile_annotation(node: Comparison, key: str) -> Predicate:
         return t.annotation_index.get(key, [])
 
     if operator == "!=":
-        return lambda t, s: bool(vs := values(t)) and not any(_test("=", v, wanted) for v in vs)
-    return lambda t, s: any(_test(operator, v, wanted) for v in values(t))
+        equal = _tester("=", wanted)
+        return lambda t, s: bool(vs := values(t)) and not any(map(equal, vs))
+    test = _tester(operator, wanted)
+    return lambda t, s: any(map(test, values(t)))
 
 
 def _compile(node: Node, scoped: bool) -> Predicate:
@@ -289,12 +299,11 @@ def _compile(node: Node, scoped: bool) -> Predicate:
     if isinstance(node, Not):
         inner = _compile(node.item, scoped)
         return lambda t, s: not inner(t, s)
-    if isinstance(node, AllOf):
-        parts = [_compile(item, scoped) for item in node.items]
-        return lambda t, s: all(p(t, s) for p in parts)
-    if isinstance(node, AnyOf):
-        parts = [_compile(item, scoped) for item in node.items]
-        return lambda t, s: any(p(t, s) for p in parts)
+    if isinstance(node, AllOf | AnyOf):
+        # Cheap parts first (AND stops at the first false, OR at the first true): a service()
+        # or edge() filter reads every segment, a keyword one value.
+        items = sorted(node.items, key=_cost)
+        return _chain([_compile(item, scoped) for item in items], isinstance(node, AllOf))
     if isinstance(node, ServiceFilter):
         ref = node.ref
         body = _compile(node.body, True) if node.body is not None else None
@@ -311,6 +320,33 @@ def _compile(node: Node, scoped: bool) -> Predicate:
         and (body is None or body(t, callee))
         for caller, callee in t.edges
     )
+
+
+def _cost(node: Node) -> int:
+    """How much of a trace evaluating ``node`` reads, roughly (orders AND and OR parts)."""
+    if isinstance(node, Comparison):
+        return 1
+    if isinstance(node, Not):
+        return _cost(node.item)
+    if isinstance(node, AllOf | AnyOf):
+        return sum(_cost(item) for item in node.items)
+    return 10
+
+
+def _chain(parts: list[Predicate], every: bool) -> Predicate:
+    """``parts`` joined by AND (``every``) or OR, without a generator per trace."""
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = _both(joined, part) if every else _either(joined, part)
+    return joined
+
+
+def _both(first: Predicate, second: Predicate) -> Predicate:
+    return lambda t, s: first(t, s) and second(t, s)
+
+
+def _either(first: Predicate, second: Predicate) -> Predicate:
+    return lambda t, s: first(t, s) or second(t, s)
 
 
 class TraceFilter:

@@ -6,9 +6,9 @@ AWS X-Ray"): ``Id``, ``StartTime``, ``Duration`` (earliest segment start to late
 ``IsPartial`` (any segment), ``Http`` (the root segment's request and response), ``Annotations``
 (``{key: [{"AnnotationValue": {"StringValue"|"NumberValue"|"BooleanValue": v}, "ServiceIds":
 [...]}]}``, one entry per distinct value), ``Users``, ``ServiceIds`` (every node the trace
-touches, inferred ones included), ``ResourceARNs`` and ``EntryPoint`` (the root's service).
-Root-cause lists (``FaultRootCauses`` ...) and ``Revision`` are left out: the local cloud does
-not compute them.
+touches, inferred ones included, in the order they started), ``ResourceARNs`` and
+``EntryPoint`` (the root's service). Root-cause lists (``FaultRootCauses`` ...) and ``Revision``
+are left out: the local cloud does not compute them.
 
 Times are rounded to the millisecond, as the guide's examples show them (``"Duration": 3.232``).
 Imports only :mod:`.xray_trace`.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .xray_trace import Document, ServiceId, Trace, http_request
+from .xray_trace import Document, Segment, ServiceId, Trace, http_request
 
 _HTTP_REQUEST_FIELDS = (("url", "HttpURL"), ("method", "HttpMethod"))
 _HTTP_CLIENT_FIELDS = (("user_agent", "UserAgent"), ("client_ip", "ClientIp"))
@@ -87,6 +87,11 @@ def _users(trace: Trace) -> list[dict[str, Any]]:
     return [{"UserName": n, "ServiceIds": _services(s)} for n, s in by_name.items()]
 
 
+def _by_start(segments: list[Segment]) -> list[Segment]:
+    """In the order they started (segments arrive in any order; unknown starts last)."""
+    return sorted(segments, key=lambda s: (s.start is None, s.start or 0.0))
+
+
 def build_trace_summary(trace: Trace | Iterable[Document | str]) -> dict[str, Any]:
     """The TraceSummary of one trace (its segment documents, or a :class:`Trace`)."""
     subject = trace if isinstance(trace, Trace) else Trace(trace)
@@ -107,7 +112,7 @@ def build_trace_summary(trace: Trace | Iterable[Document | str]) -> dict[str, An
             "Http": _http(subject),
             "Annotations": _annotations(subject),
             "Users": _users(subject),
-            "ServiceIds": _services(s.service for s in subject.all_segments),
+            "ServiceIds": _services(s.service for s in _by_start(subject.all_segments)),
             "ResourceARNs": [
                 {"ARN": arn}
                 for arn in dict.fromkeys(

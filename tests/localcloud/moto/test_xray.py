@@ -23,6 +23,7 @@ PATCHED_SIGNATURES: dict[tuple[str, str], list[str]] = {
     (RESPONSES, "trace_summaries"): ["self"],
     (RESPONSES, "service_graph"): ["self"],
     (RESPONSES, "trace_graph"): ["self"],
+    ("moto.xray.models.SegmentCollection", "put_segment"): ["self", "segment"],
 }
 
 # (module, dotted attribute) read without replacing

@@ -6,7 +6,7 @@ from typing import Any
 
 from localcloud.queries.traces import FUNCTION, STATE_MACHINE, step_functions_trace
 from localcloud.queries.traces import web_trace_with_dynamodb as web_trace
-from pclab.localcloud.queries import build_service_graph, build_trace_summary
+from pclab.localcloud.queries import Trace, build_service_graph, build_trace_summary
 
 
 def test_summary_of_a_cold_step_functions_trace() -> None:
@@ -153,3 +153,23 @@ def test_service_graph_skips_unfinished_segments_in_counts() -> None:
     graph = build_service_graph([step_functions_trace(in_progress=True)])
     root = _by_name_type(graph)[(STATE_MACHINE, "AWS::StepFunctions::StateMachine")]
     assert root["SummaryStatistics"]["TotalCount"] == 0
+
+
+def test_a_trace_grown_as_documents_arrive_answers_like_one_built_at_once() -> None:
+    """The local cloud grows each trace on arrival: streamed subsegments before their parent, an
+    in-progress segment later completed, and queries read between arrivals."""
+    final = step_functions_trace(init=1.0, work=0.5)
+    in_progress = [
+        {k: v for k, v in doc.items() if k != "end_time"} | {"in_progress": True}
+        for doc in final
+        if doc.get("type") != "subsegment"
+    ]
+    grown = Trace()
+    for doc in [*reversed(final[1:]), *in_progress]:
+        grown.add([doc])
+        build_trace_summary(grown)  # values worked out between arrivals are forgotten on add
+    assert build_trace_summary(grown)["IsPartial"] is True  # the root is still in progress
+    grown.add([final[0]])
+    assert build_trace_summary(grown) == build_trace_summary(final)
+    assert build_service_graph([grown]) == build_service_graph([final])
+    assert grown.annotation_index["cold_start"] == [True]
