@@ -47,12 +47,17 @@ _ENVELOPE_BYTES = len('{"results":[]}')
 ARRIVAL_SPAN_LIMIT_S = 240
 
 # Each child counts a startAfterSeconds wait from its own start, and a Distributed Map starts its
-# children over seconds (~100 a second on the local cloud; AWS ramps too): calls at 59 s arrived
-# 5.7 s late. So every execution gets its items stamped, when it is started, with an absolute
-# ``startAt`` (the state machine's Wait then uses TimestampPath): the arrivals' time zero is the
-# start rounded up to a whole second (Step Functions reads timestamps to the second) plus this
-# lead, which leaves the Map time to start its first children before the first calls are due.
-ARRIVAL_LEAD_S = 2
+# children over seconds (25-35 a second on the local cloud, bench_load and bench_arrivals; AWS
+# ramps too and does not document a rate): calls at 59 s arrived 5.7 s late. So every execution
+# gets its items stamped, when it is started, with an absolute ``startAt`` (the state machine's
+# Wait then uses TimestampPath): the arrivals' time zero is the start rounded up to a whole
+# second (Step Functions reads timestamps to the second) plus a lead that leaves the Map time to
+# start every child before the first calls are due (with 2 s, 583 calls' first 30 s bunched into
+# extra cold starts: children still starting were late). Children start in item order, so the
+# last ones (the latest arrivals) still fit the express child's 5 minutes.
+ARRIVAL_LEAD_S = 2  # the least lead
+CHILD_STARTS_PER_SECOND = 25  # the slowest rate measured here
+ARRIVAL_LEAD_MAX_S = 30
 _STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -81,10 +86,17 @@ class ExecutionInput:
         return ExecutionInput({**self.document, "items": _stamp(self.items, now)}, self.origin)
 
 
-def arrival_zero(now: float) -> int:
-    """When the arrivals of an execution started at ``now`` begin: a whole second, at least
-    :data:`ARRIVAL_LEAD_S` later (epoch seconds)."""
-    return math.ceil(now + ARRIVAL_LEAD_S)
+def arrival_lead(items: int) -> int:
+    """Seconds between an execution's start and its first arrival: time for the Map to start
+    the children of ``items`` items (:data:`CHILD_STARTS_PER_SECOND`), 2 s at least, 30 at most."""
+    needed = math.ceil(items / CHILD_STARTS_PER_SECOND)
+    return min(ARRIVAL_LEAD_MAX_S, max(ARRIVAL_LEAD_S, needed))
+
+
+def arrival_zero(now: float, items: int = 0) -> int:
+    """When the arrivals of an execution of ``items`` items started at ``now`` begin: a whole
+    second, :func:`arrival_lead` later (epoch seconds)."""
+    return math.ceil(now + arrival_lead(items))
 
 
 def _offset(item: dict[str, Any]) -> int | None:
@@ -97,7 +109,7 @@ def _offset(item: dict[str, Any]) -> int | None:
 
 
 def _stamp(items: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
-    zero = arrival_zero(now)
+    zero = arrival_zero(now, len(items))
     stamped = []
     for item in items:
         offset = _offset(item)

@@ -112,6 +112,12 @@ def test_each_execution_gets_its_arrival_times_stamped_when_it_starts(
     later = with_arrivals([0, 1], "t")
     assert arrival_zeros(later.stamped(1_000_000.2).items) == {1_000_003.0}
     assert arrival_zeros(later.stamped(1_000_100.0).items) == {1_000_102.0}
+    # many items: the lead leaves the Map time to start every child before the first is due
+    # (25 a second, the slowest rate measured), never more than 30 s
+    many = with_arrivals([0] * 500 + [10], "t")
+    assert arrival_zeros(many.stamped(1_000_000.0).items) == {1_000_021.0}
+    crowd = with_arrivals([i % 200 for i in range(1000)], "t")
+    assert arrival_zeros(crowd.stamped(1_000_000.0).items) == {1_000_030.0}
 
 
 def test_the_burst_and_hand_written_offsets_the_state_machine_refuses_go_unstamped(
