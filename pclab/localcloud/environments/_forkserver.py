@@ -317,16 +317,18 @@ def _snapshot(snap_fd: int) -> None:
 
 
 def _restore_floor(client: Any, modelled_end: float) -> None:
-    """The modelled restore as a floor under the whole restore, paid before the first event.
+    """The restore's end: the modelled restore plus the after-restore hooks' own time.
 
-    ``restore/next`` and the after-restore hooks run at once, and the first
-    ``/invocation/next`` waits until the modelled restore's end plus the hooks' own time: their
-    wall time less the time they waited for one of this machine's CPUs. So a burst of restores
-    that all resume at once on two cores ends as each would on its own microVM (a wait after the
-    work absorbs the queueing; the same wait before it could not). Called when ``restore/next``
-    returned: its round trip through the manager's busy loop is this machine's, not the hooks'.
-    The restore's end is marked on stdout (RETURNED_MARK with RESTORED_MARK_ID) before the
-    ``/next`` request, which reaches the manager's loop late when 100 arrive at once.
+    Called when ``restore/next`` returned; the hooks then run at once, and the first
+    ``/invocation/next`` waits until the modelled restore's end plus the hooks' own time (their
+    wall time less the time they waited for one of this machine's CPUs). On Lambda each
+    environment resumes on its own microVM; here everything before the hooks (the hand-over, the
+    child's wake-up, ``restore/next``'s round trip through the manager's loop, which serves 150
+    environments and shares the local cloud's interpreter) is this machine's, and waiting after
+    the work absorbs the queueing where a wait before it could not. That end is marked on stdout
+    (RETURNED_MARK with RESTORED_MARK_ID) before ``/next``, whose request reaches the loop late
+    at a burst, as a call's end is marked before its answer (``output.py``). What this machine
+    took beyond it is in the caller's latency, not in Restore Duration.
     """
     wall0, (_, delay0) = time.time(), _schedstat()
     first_next = client.wait_next_invocation
@@ -338,8 +340,6 @@ def _restore_floor(client: Any, modelled_end: float) -> None:
         end = modelled_end + max(0.0, now - wall0 - (delay - delay0))
         if end > now:
             time.sleep(end - now)
-        else:
-            end = now  # this machine took longer than the floor: that shows
         with contextlib.suppress(OSError):  # when it ended, for the manager (like a call's end)
             os.write(1, RETURNED_MARK + f"{RESTORED_MARK_ID} {end:.6f}\n".encode())
         return first_next()

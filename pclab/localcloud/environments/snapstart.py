@@ -23,8 +23,10 @@ A burst of restores overlaps as on Lambda (``bench/bench_snapstart.py``: 100 at 
 with the platform model on, restored processes are forked ahead and parked just before they
 resume (``spares.py``; as many as the largest burst of the code's on-demand template or of the
 version itself), else forked on demand and waited for, and the restore's clock starts when one is
-handed over; the restore ends at the process's own mark, not when the manager's loop reads its
-``/next`` (at 100 at once, up to 170 ms later).
+handed over; the restore ends at the process's own mark (the modelled restore plus the hooks'
+own time), not when the manager's loop reads its ``/next``: at 150 at once in the demo, the loop
+answered ``restore/next`` up to 170 ms late and read ``/next`` later still. This machine's time
+is in the caller's latency, not in Restore Duration.
 
 What the caller sees: ``RESTORE_START`` / ``RESTORE_REPORT`` in the environment's log stream,
 ``Restore Duration`` and ``Billed Restore Duration`` (the after-restore part: from ``restore/next``
