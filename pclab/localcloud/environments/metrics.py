@@ -23,45 +23,15 @@ The manager calls :meth:`LambdaMetrics.begin` / :meth:`end` / :meth:`throttled` 
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from pclab.localcloud.minute_stat import Datum, Dimensions, MinuteStat, datums
 
 NAMESPACE = "AWS/Lambda"
-Dimensions = tuple[tuple[str, str], ...]
-
-
-@dataclass
-class MinuteStat:
-    """One minute of one metric in one dimension set, as a CloudWatch StatisticSet (+ values)."""
-
-    count: float = 0.0
-    total: float = 0.0
-    minimum: float = math.inf
-    maximum: float = -math.inf
-    values: list[float] = field(default_factory=list)  # Duration only: percentiles need them
-
-    def add(self, value: float, *, keep: bool = False) -> None:
-        self.count += 1
-        self.total += value
-        self.minimum = min(self.minimum, value)
-        self.maximum = max(self.maximum, value)
-        if keep:
-            self.values.append(value)
-
-
-@dataclass(frozen=True)
-class Datum:
-    """What the CloudWatch layer turns into one aggregated datum (a minute, StatisticValues)."""
-
-    name: str
-    dimensions: Dimensions
-    minute: int  # epoch seconds of the minute's start
-    unit: str
-    stat: MinuteStat
 
 
 @dataclass(frozen=True)
@@ -185,16 +155,7 @@ class LambdaMetrics:
     def datums(self) -> list[Datum]:
         """Every minute of every series so far (a copy: the caller may read it at leisure)."""
         with self._lock:
-            return [
-                Datum(
-                    name,
-                    dims,
-                    minute,
-                    self._units[name],
-                    MinuteStat(s.count, s.total, s.minimum, s.maximum, list(s.values)),
-                )
-                for (name, dims, minute), s in self._stats.items()
-            ]
+            return datums(NAMESPACE, self._stats, self._units.__getitem__)
 
     def reset(self) -> None:
         with self._lock:

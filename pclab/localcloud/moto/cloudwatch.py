@@ -1,4 +1,5 @@
-"""CloudWatch: Lambda's metrics in moto's CloudWatch backend, and AWS's rules for reading them.
+"""CloudWatch: Lambda's and Step Functions' metrics in moto's CloudWatch backend, and AWS's rules
+for reading them.
 
 moto 5.2.5 has a CloudWatch backend (PutMetricData, GetMetricStatistics, GetMetricData,
 ListMetrics) but nothing emits Lambda's metrics into it (FACTS.md, "Lambda metrics"). The
@@ -27,7 +28,8 @@ moto internals read or patched, and why:
   the backend; ours hands both lists over.
 
 Lambda's metrics are served in every region of the account (the local cloud runs one Lambda):
-on AWS they are in the function's region only.
+on AWS they are in the function's region only. Step Functions' execution metrics (``AWS/States``,
+:mod:`.stepfunctions_metrics`) are served the same way, beside them.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import Any
 
 from pclab.localcloud.moto._patching import _installed, _patch
 
-MetricsSource = Callable[[], list[Any]]  # () -> [environments.metrics.Datum]
+MetricsSource = Callable[[], list[Any]]  # () -> [minute_stat.Datum]
 
 
 def _percentile(values: list[float], stat: str) -> float | None:
@@ -119,17 +121,22 @@ def _install_cloudwatch() -> None:
     from moto.core.common_models import CloudWatchMetricProvider
 
     class LambdaMetricsProvider(CloudWatchMetricProvider):
-        """Lambda's metrics of the running local cloud, in every region of the account."""
+        """Lambda's and Step Functions' metrics of the running local cloud, in every region."""
 
         @staticmethod
         def get_cloudwatch_metrics(account_id: str, region: str) -> list[Any]:
-            source: MetricsSource | None = _installed.get("metrics")
-            if source is None or not _installed.get("active"):
+            if not _installed.get("active"):
                 return []
+            source: MetricsSource | None = _installed.get("metrics")
+            states = _installed.get("states_metrics")
+            found = [
+                *(source() if source is not None else ()),
+                *(states.datums() if states is not None else ()),
+            ]
             out = []
-            for d in source():
+            for d in found:
                 datum = MetricAggregatedDatum(
-                    namespace="AWS/Lambda",
+                    namespace=d.namespace,
                     name=d.name,
                     min_stat=d.stat.minimum,
                     max_stat=d.stat.maximum,

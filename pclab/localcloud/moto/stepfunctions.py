@@ -9,7 +9,8 @@ What the patches add, and why moto needs them (see FACTS.md):
   DescribeExecution returns ``traceHeader`` (moto 5.2.5 drops both):
   ``StepFunctionsParserBackend.start_execution``, ``StepFunctionResponse.start_execution`` /
   ``describe_execution``; the execution is recorded as an ``AWS::StepFunctions::StateMachine``
-  segment of that trace when it ends (``BaseExecutionWorkerCommunication.terminated``);
+  segment of that trace when it ends (``BaseExecutionWorkerCommunication.terminated``); both
+  also count the execution in ``AWS/States`` (:mod:`.stepfunctions_metrics`: moto emits none);
 * an inline Map runs at most 40 iterations at once, as on AWS (moto runs MaxConcurrency workers,
   or one per item for 0): ``InlineIterationComponent._eval_body``, which reads the
   ``max_concurrency`` and ``input_items`` of the ``InlineIterationComponentEvalInput`` it pops;
@@ -50,6 +51,7 @@ from typing import Any, Literal
 from pclab.localcloud.invocation import LambdaServiceError
 from pclab.localcloud.moto._patching import LOG, _control, _installed, _patch
 from pclab.localcloud.moto.iam import _install_iam, invoke_denial
+from pclab.localcloud.moto.stepfunctions_metrics import execution_closed, execution_started
 
 
 def _sfn_backend(account_id: str, region: str) -> Any:
@@ -375,7 +377,9 @@ def _install_stepfunctions() -> None:
             )
             with _traces_lock:
                 _traces[exec_arn] = trace
-        return original_start(self, state_machine_arn, name, execution_input, trace_header)
+        execution = original_start(self, state_machine_arn, name, execution_input, trace_header)
+        execution_started(execution)
+        return execution
 
     _patch(StepFunctionsParserBackend, "start_execution", start_execution)
 
@@ -414,6 +418,7 @@ def _install_stepfunctions() -> None:
     def terminated(self: Any) -> None:
         original_terminated(self)
         execution = self.execution
+        execution_closed(execution)
         with _traces_lock:
             # done with it: its tasks have run (the execution keeps its own trace_header)
             trace = _traces.pop(execution.exec_arn, None)
