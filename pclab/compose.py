@@ -85,12 +85,11 @@ def _check_arrivals(options: ArrivalOptions) -> None:
             )
         if not (math.isfinite(options.rate) and options.rate > 0):
             raise RunnerError(f"--rate {options.rate:g}: give calls per second, more than 0")
-        limit = run_input.ARRIVAL_SPAN_LIMIT_S
+        limit = run_input.RUN_SPAN_LIMIT_S
         if not (math.isfinite(options.seconds) and 0 < options.seconds <= limit):
             raise RunnerError(
-                f"--seconds {options.seconds:g}: give more than 0 and at most {limit} (each "
-                "item waits in an express child execution, which Step Functions stops after "
-                "5 minutes)"
+                f"--seconds {options.seconds:g}: give more than 0 and at most {limit} (24 h; "
+                "longer than 240 s runs as one execution per 240 s window)"
             )
     elif options.rate is not None or options.seconds is not None:
         raise RunnerError("--rate/--seconds generate calls; --arrivals-file gives them: use one")

@@ -77,7 +77,8 @@ def execution_output(execution: Execution) -> Collected:
     target = execution.target
     folder = f"raw/{target.run_name}"
     reply = execution.describe or {}
-    raw = {f"{folder}/describe-execution.json": jsonable(reply)} if reply else {}
+    name = f"{folder}/describe-execution{execution.raw_suffix}.json"
+    raw = {name: jsonable(reply)} if reply else {}
     origin = f"DescribeExecution {execution.name}"
     if not reply.get("output"):
         note = f"{execution.name} has no output (status {execution.status})"
@@ -113,7 +114,8 @@ def execution_history(clients: Clients, execution: Execution) -> Collected:
     except (ClientError, BotoCoreError) as error:
         note = describe_aws_error(error, "reading the execution history")
         return Collected(_absent(Source.EXECUTION_HISTORY, note, origin), {})
-    raw = {f"raw/{target.run_name}/history.json": {"events": jsonable(events)}}
+    name = f"raw/{target.run_name}/history{execution.raw_suffix}.json"
+    raw = {name: {"events": jsonable(events)}}
     try:
         records = parse_execution_history(
             {"events": events}, state_machine=target.run_name, execution=execution.arn
@@ -261,7 +263,8 @@ def _xray_batch(
         return Collected(_absent(Source.XRAY, note, origin), {})
     trace = by_id.get(tid)
     document = {"Traces": [trace] if trace else [], "UnprocessedTraceIds": state["unprocessed"]}
-    raw = {f"raw/{execution.target.run_name}/traces.json": jsonable(document)}
+    name = f"raw/{execution.target.run_name}/traces{execution.raw_suffix}.json"
+    raw = {name: jsonable(document)}
     if trace is None:
         note = state["error"] or (
             f"trace {tid} not found within {policy.deadline_seconds:.0f} s (not sampled, or "

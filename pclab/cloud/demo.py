@@ -20,6 +20,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
+from pclab.cloud import parts
 from pclab.cloud import run as runner
 from pclab.cloud.aws import Clients, make_clients
 from pclab.cloud.collect import PollPolicy
@@ -57,13 +58,17 @@ def parameter_overrides(given: Sequence[str], *, arrivals: bool = False) -> tupl
 
 def check_overrides(given: Sequence[str], run_input: ExecutionInput) -> None:
     """One :class:`RunnerError` line, before anything starts, when the overrides would make the
-    items arrive late (LoadMode=INLINE, or MapMaxConcurrency below the item count)."""
+    items arrive late (LoadMode=INLINE, or MapMaxConcurrency below the item count), or cap
+    each of the several executions a large run needs."""
     values = dict(item.split("=", 1) for item in given if "=" in item)
     try:
         max_concurrency = int(values.get("MapMaxConcurrency", "0"))
     except ValueError:
         return  # sam deploy refuses it with the template's own message
-    problem = arrival_problem(run_input, values.get("LoadMode", "DISTRIBUTED"), max_concurrency)
+    load_mode = values.get("LoadMode", "DISTRIBUTED")
+    problem = arrival_problem(run_input, load_mode, max_concurrency)
+    if problem is None:
+        problem = parts.for_map(run_input, load_mode, max_concurrency)[1]
     if problem is not None:
         raise RunnerError(
             f"--parameter-overrides: {problem}; leave LoadMode and MapMaxConcurrency out (the "

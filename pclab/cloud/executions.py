@@ -50,9 +50,16 @@ class Execution:
     describe: dict[str, Any] | None = None  # the last DescribeExecution reply
     map_run_arn: str | None = None
     poll_error: str | None = None  # the last error while following it (progress only)
+    part: int = 1  # which of its run's executions (a run too big for one, pclab/cloud/parts.py)
     _last_event_id: int = 0  # the newest history event already counted
     _counted_at: float = float("-inf")  # monotonic time of the last history read
     _count_seconds: float = 0.0  # how long that read took
+
+    @property
+    def raw_suffix(self) -> str:
+        """Its raw files' suffix: ``describe-execution.json`` for the first execution of a
+        run, ``describe-execution-2.json`` for the second..."""
+        return "" if self.part == 1 else f"-{self.part}"
 
     @property
     def done(self) -> int:
@@ -88,11 +95,19 @@ def execution_name(label: str, now: datetime | None = None) -> str:
     return f"pclab-{label}-{stamp}-{secrets.token_hex(3)}"
 
 
-def start(clients: Clients, target: Target, run_input: ExecutionInput) -> Execution:
-    """Start one execution now; items with offsets are stamped with their arrival times now,
-    since each state machine of a run starts at its own time."""
+def start(
+    clients: Clients,
+    target: Target,
+    run_input: ExecutionInput,
+    *,
+    zero: int | None = None,
+    part: int = 1,
+) -> Execution:
+    """Start one execution now; items with offsets are stamped with their arrival times from
+    ``zero`` (the run's arrival zero, shared by its executions), or from now when None, since
+    each state machine of a run starts at its own time."""
     name = execution_name(target.label)
-    sent = run_input.stamped(time.time())
+    sent = run_input.stamped(time.time()) if zero is None else run_input.stamped_from(zero)
     try:
         reply = clients.stepfunctions.start_execution(
             stateMachineArn=target.state_machine_arn, name=name, input=sent.text
@@ -108,6 +123,7 @@ def start(clients: Clients, target: Target, run_input: ExecutionInput) -> Execut
         arn=reply["executionArn"],
         items=len(run_input.items),
         started_at=started.timestamp() if isinstance(started, datetime) else time.time(),
+        part=part,
     )
 
 

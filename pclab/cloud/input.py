@@ -2,9 +2,9 @@
 
 Every check here protects a run that would otherwise fail minutes later, or fail silently: an item
 without an ``id`` breaks the state machine's ResultSelector; a duplicate id makes two calls
-indistinguishable where a source lacks request ids; and too many items overflow Step Functions'
-256 KiB limit on the execution output (the whole run then fails at the very end, with every
-Lambda call already paid for).
+indistinguishable where a source lacks request ids. The sizes here (the execution output's upper
+bound per item) let pclab/cloud/parts.py cut a run into executions that each fit Step Functions'
+256 KiB: one too big would fail at the very end, with every Lambda call already paid for.
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ _ENVELOPE_BYTES = len('{"results":[]}')
 
 # Arrival-shaped load (items with startAfterSeconds, docs/input-output.md): each item's wait runs
 # in its own express child execution (LoadMode=DISTRIBUTED), which Step Functions stops after 5
-# minutes, wait included. The last arrival at 240 s (plus the lead below, under 3 s) leaves about
-# a minute for the call itself (FunctionDurationSeconds is at most 60).
+# minutes, wait included. One execution's last arrival 240 s after its first (plus the lead below)
+# leaves about a minute for the call itself (FunctionDurationSeconds is at most 60); longer
+# arrivals run as several executions, one per window of 240 s (pclab/cloud/parts.py), up to a day.
 ARRIVAL_SPAN_LIMIT_S = 240
+RUN_SPAN_LIMIT_S = 24 * 3600
 
 # Each child counts a startAfterSeconds wait from its own start, and a Distributed Map starts its
 # children over seconds (25-35 a second on the local cloud, bench_load and bench_arrivals; AWS
@@ -81,9 +83,14 @@ class ExecutionInput:
         """This input as one execution started at ``now`` (epoch seconds) must get it: each item
         with a whole ``startAfterSeconds`` also carries ``startAt``, arrival zero plus that offset
         (:func:`arrival_zero`). Without such items, the input itself (the original burst)."""
+        return self.stamped_from(arrival_zero(now, len(self.items)))
+
+    def stamped_from(self, zero: int) -> ExecutionInput:
+        """Each item with a whole ``startAfterSeconds`` stamped ``startAt`` = ``zero`` (epoch
+        seconds: the run's arrival zero, shared by all its executions) plus that offset."""
         if arrival_span(self) is None:
             return self
-        return ExecutionInput({**self.document, "items": _stamp(self.items, now)}, self.origin)
+        return ExecutionInput({**self.document, "items": _stamp(self.items, zero)}, self.origin)
 
 
 def arrival_lead(items: int) -> int:
@@ -99,7 +106,7 @@ def arrival_zero(now: float, items: int = 0) -> int:
     return math.ceil(now + arrival_lead(items))
 
 
-def _offset(item: dict[str, Any]) -> int | None:
+def item_offset(item: dict[str, Any]) -> int | None:
     """The item's whole ``startAfterSeconds`` >= 0, or None (no offset, or one the state machine
     will refuse: it then fails that item as it always did, unstamped)."""
     offset = item.get("startAfterSeconds")
@@ -108,11 +115,10 @@ def _offset(item: dict[str, Any]) -> int | None:
     return None
 
 
-def _stamp(items: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
-    zero = arrival_zero(now, len(items))
+def _stamp(items: list[dict[str, Any]], zero: int) -> list[dict[str, Any]]:
     stamped = []
     for item in items:
-        offset = _offset(item)
+        offset = item_offset(item)
         if offset is not None:
             at = datetime.fromtimestamp(zero + offset, UTC).strftime(_STAMP_FORMAT)
             item = {**item, "startAt": at}
@@ -153,17 +159,10 @@ def with_arrivals(
     if not offsets:
         raise RunnerError(f"{origin} makes no calls: raise the rate or the span")
     latest = max(offsets)
-    if min(offsets) < 0 or latest > ARRIVAL_SPAN_LIMIT_S:
+    if min(offsets) < 0 or latest > RUN_SPAN_LIMIT_S:
         raise RunnerError(
-            f"{origin}: the last call would arrive after {latest} s; arrivals must fit in "
-            f"{ARRIVAL_SPAN_LIMIT_S} s (each waits in an express child execution, which Step "
-            "Functions stops after 5 minutes): shorten the span"
-        )
-    fits = max_items(len(str(len(offsets))))
-    if len(offsets) > fits:
-        raise RunnerError(
-            f"{origin} makes {len(offsets)} calls: at most {fits} fit Step Functions' 256 KiB "
-            "execution output; lower the rate or the span"
+            f"{origin}: the last call would arrive after {latest} s; one run replays at most "
+            f"{RUN_SPAN_LIMIT_S} s (24 h): shorten the span"
         )
     extra = {} if duration_s is None else {"durationSeconds": duration_s}
     items = [
@@ -175,7 +174,7 @@ def with_arrivals(
 
 def arrival_span(run_input: ExecutionInput) -> int | None:
     """The latest ``startAfterSeconds`` of the items, or None for a burst (no item waits)."""
-    offsets = [offset for item in run_input.items if (offset := _offset(item)) is not None]
+    offsets = [offset for item in run_input.items if (offset := item_offset(item)) is not None]
     return max(offsets) if offsets else None
 
 
@@ -260,18 +259,6 @@ def validate(document: Any, origin: str) -> ExecutionInput:
                 "calls by id)"
             )
         seen.add(key)
-    needed = output_bytes(items)
-    if needed > PAYLOAD_LIMIT_BYTES:
-        raise RunnerError(
-            f"{origin} has {len(items)} items: their results (about {needed // 1024} KiB) would "
-            f"exceed Step Functions' 256 KiB execution output limit; use at most "
-            f"{max_items(len(str(len(items))))} items"
-        )
-    result = ExecutionInput(document, origin)
-    # as sent: stamped (any time gives the same length)
-    if len(result.stamped(0.0).text.encode("utf-8")) > PAYLOAD_LIMIT_BYTES:
-        raise RunnerError(
-            f"{origin} is larger than Step Functions' 256 KiB execution input limit: "
-            "use fewer or smaller items"
-        )
-    return result
+    # more items than one execution's 256 KiB of input or output hold run as several executions
+    # (pclab/cloud/parts.py), so neither limit is checked here
+    return ExecutionInput(document, origin)

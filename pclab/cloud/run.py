@@ -14,7 +14,9 @@ analysis and nothing of ``pclab.report`` or ``pclab.localcloud`` (tests/test_imp
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -34,7 +36,9 @@ from pclab.cloud.errors import RunnerError
 from pclab.cloud.executions import Execution
 from pclab.cloud.gather import gather
 from pclab.cloud.input import ExecutionInput, arrival_problem, arrival_span
+from pclab.cloud.parts import Limits, Part, for_map
 from pclab.cloud.progress import progress_bar
+from pclab.cloud.schedule import on_schedule
 from pclab.cloud.stack import FunctionFacts, Stack, Target, function_facts, read_stack
 
 __all__ = ["RunOptions", "RunResult", "progress_bar", "run", "run_configs", "write_raw"]
@@ -51,6 +55,7 @@ class RunOptions:
     endpoint_timeout: float = DEFAULT_TIMEOUT_SECONDS  # silence after which the run gives up
     poll_seconds: float = 0.25
     late_sources: collect.PollPolicy = field(default_factory=collect.PollPolicy)
+    limits: Limits = field(default_factory=Limits)  # what one execution holds (parts.py)
 
 
 @dataclass
@@ -60,6 +65,7 @@ class RunResult:
     stack: Stack
     executions: list[Execution]
     out_dir: Path
+    parts: int = 1  # executions per state machine (a run too big for one execution)
     analysis: Analysis | None = None
     raw_files: list[Path] = field(default_factory=list)  # raw/ documents written under out_dir
     problems: list[str] = field(default_factory=list)
@@ -109,16 +115,25 @@ def run(
             f"stack '{stack.name}': {late}; redeploy it with --parameter-overrides "
             "LoadMode=DISTRIBUTED MapMaxConcurrency=0"
         )
+    parts = _parts(stack, options)
     span = arrival_span(options.run_input)
     if span is not None:
         console.print(
             f"{len(options.run_input.items)} items arrive over {span} s (startAfterSeconds): "
-            f"each execution takes at least that long"
+            f"each state machine's run takes at least that long"
         )
-    result = RunResult(stack=stack, executions=[], out_dir=options.out_dir)
+    if len(parts) > 1:
+        windows = parts[-1].window + 1
+        how = f"{windows} arrival windows" if windows > 1 else "started together"
+        console.print(
+            f"{len(parts)} executions per state machine ({how}): one execution holds "
+            f"{options.limits.payload_bytes // 1024} KiB of results and "
+            f"{options.limits.window_s} s of arrivals"
+        )
+    result = RunResult(stack=stack, executions=[], out_dir=options.out_dir, parts=len(parts))
     started = time.monotonic()
     try:
-        _run_executions(clients, stack, options, console, result)
+        _run_executions(clients, stack, options, console, result, parts)
     except KeyboardInterrupt:
         result.interrupted = True
         result.problems.append("interrupted: the unfinished executions were stopped")
@@ -155,9 +170,31 @@ def run(
     incomplete = _incomplete(result, stack, found.missing)
     if incomplete is not None:
         analysis = replace(analysis, incomplete=incomplete)
+    if len(parts) > 1:
+        note = (
+            f"each state machine ran its {len(options.run_input.items)} items as {len(parts)} "
+            "executions (one holds 256 KiB of results and 240 s of arrivals): one run each"
+        )
+        analysis = replace(analysis, notes=(*analysis.notes, note))
     result.analysis = analysis
     result.timings["analysis"] = time.monotonic() - step
     return result
+
+
+def _parts(stack: Stack, options: RunOptions) -> list[Part]:
+    """The executions each state machine runs; a one-line RunnerError for what cannot work."""
+    parts, problem = for_map(
+        options.run_input,
+        stack.parameters.get("LoadMode"),
+        stack.parameter_int("MapMaxConcurrency"),
+        options.limits,
+    )
+    if problem is not None:
+        raise RunnerError(
+            f"stack '{stack.name}': {problem}; redeploy it with --parameter-overrides "
+            "LoadMode=DISTRIBUTED MapMaxConcurrency=0, or run fewer items"
+        )
+    return parts
 
 
 def _lost_line(result: RunResult, not_stopped: list[str]) -> str:
@@ -181,45 +218,71 @@ def _incomplete(result: RunResult, stack: Stack, missing: list[str]) -> Incomple
         for e in result.executions
         if e.status not in ("SUCCEEDED", "FAILED", "TIMED_OUT")
     ]
-    started = {e.target.label for e in result.executions}
+    started = Counter(e.target.label for e in result.executions)
     unfinished += [
         f"{t.state_machine_name} ({t.label}): not started"
         for t in stack.targets
         if t.label not in started
     ]
+    unfinished += [
+        f"{t.state_machine_name} ({t.label}): {result.parts - started[t.label]} of "
+        f"{result.parts} executions not started"
+        for t in stack.targets
+        if 0 < started[t.label] < result.parts
+    ]
     return Incomplete(reason=reason, executions=tuple(unfinished), sources=tuple(missing))
 
 
 def _run_executions(
-    clients: Clients, stack: Stack, options: RunOptions, console: Console, result: RunResult
+    clients: Clients,
+    stack: Stack,
+    options: RunOptions,
+    console: Console,
+    result: RunResult,
+    parts: Sequence[Part],
 ) -> None:
+    """Each state machine's parts, the state machines one after another (or together): the parts
+    of one window start together, later windows just in time, and the bar counts every item."""
     total = len(options.run_input.items)
     with progress_bar(console) as progress:
         tasks: dict[str, TaskID] = {}
 
         def show(execution: Execution) -> None:
-            status = "" if execution.status == "RUNNING" else f" [{execution.status.lower()}]"
-            failed = f" ({execution.failed} failed)" if execution.failed else ""
+            label = execution.target.label
+            mine = [e for e in result.executions if e.target.label == label]
+            failed = sum(e.failed for e in mine)
+            status = ""
+            if len(mine) == len(parts) and all(e.finished for e in mine):
+                status = f" [{'/'.join(sorted({e.status.lower() for e in mine}))}]"
+            failures = f" ({failed} failed)" if failed else ""
             progress.update(
-                tasks[execution.arn],
-                completed=execution.done,
-                description=f"{_label(execution.target)}{failed}{status}",
+                tasks[label],
+                completed=sum(e.done for e in mine),
+                description=f"{_label(execution.target)}{failures}{status}",
             )
 
-        def launch(target: Target) -> Execution:
-            execution = executions.start(clients, target, options.run_input)
+        def launch(target: Target, part: Part, zero: int | None) -> Execution:
+            execution = executions.start(
+                clients, target, part.run_input, zero=zero, part=part.number
+            )
             result.executions.append(execution)
-            progress.console.print(f"Started {execution.name} on {target.state_machine_name}")
-            tasks[execution.arn] = progress.add_task(_label(target), total=total)
+            of = f" ({part.number} of {len(parts)})" if len(parts) > 1 else ""
+            progress.console.print(f"Started {execution.name} on {target.state_machine_name}{of}")
+            if target.label not in tasks:
+                tasks[target.label] = progress.add_task(_label(target), total=total)
             return execution
 
+        def arm(targets: Sequence[Target]) -> None:
+            schedule = [(part, target) for part in parts for target in targets]
+            on_schedule(
+                clients, options.run_input, options.poll_seconds, progress, schedule, launch, show
+            )
+
         if options.together:
-            batch = [launch(target) for target in stack.targets]
-            executions.wait(clients, batch, poll_seconds=options.poll_seconds, on_progress=show)
+            arm(stack.targets)
         else:
             for target in stack.targets:
-                one = launch(target)
-                executions.wait(clients, [one], poll_seconds=options.poll_seconds, on_progress=show)
+                arm([target])
 
 
 def _label(target: Target) -> str:
@@ -266,7 +329,8 @@ def run_configs(
     return configs
 
 
-# The documents collect.py and collect_metrics.py save under raw/<state machine or function>/.
+# The documents collect.py and collect_metrics.py save under raw/<state machine or function>/;
+# a run of several executions saves describe-execution-2.json, history-2.json ... for the others.
 RAW_NAMES = (
     "describe-execution.json",
     "history.json",
@@ -275,6 +339,7 @@ RAW_NAMES = (
     collect_metrics.REQUEST_FILE,
     collect_metrics.REPLY_FILE,
 )
+_PART_NAME = re.compile(r"(describe-execution|history|traces)-[0-9]+\.json")
 
 
 def write_raw(out_dir: Path, raw: dict[str, Any]) -> list[Path]:
@@ -288,6 +353,9 @@ def write_raw(out_dir: Path, raw: dict[str, Any]) -> list[Path]:
             if folder.is_dir():
                 for name in RAW_NAMES:
                     (folder / name).unlink(missing_ok=True)
+                for path in folder.iterdir():
+                    if _PART_NAME.fullmatch(path.name):
+                        path.unlink(missing_ok=True)
                 with suppress(OSError):  # the user's own files keep it
                     folder.rmdir()
     written: list[Path] = []
