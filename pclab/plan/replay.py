@@ -90,20 +90,29 @@ class RunArrivals:
 
 
 def run_arrivals(out_dir: Path, run: str) -> RunArrivals:
-    """Read ``raw/<run>/describe-execution.json`` that ``pclab run`` saved under ``out_dir``."""
-    path = out_dir / "raw" / run / "describe-execution.json"
+    """Read ``raw/<run>/describe-execution*.json`` that ``pclab run`` saved under ``out_dir``
+    (one per execution: a run too long or too large for one has several, sharing one zero)."""
+    folder = out_dir / "raw" / run
+    paths = sorted(folder.glob("describe-execution*.json")) or [folder / "describe-execution.json"]
+    items: list[dict[str, Any]] = []
+    starts: list[float] = []
+    for path in paths:
+        try:
+            described = json.loads(path.read_text(encoding="utf-8"))
+            items += json.loads(described["input"])["items"]
+            starts.append(datetime.fromisoformat(described["startDate"]).timestamp())
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise PlanInputError(
+                f"{path}: not a saved DescribeExecution with items ({error})"
+            ) from None
     try:
-        described = json.loads(path.read_text(encoding="utf-8"))
-        items = json.loads(described["input"])["items"]
         zeros = [
             datetime.fromisoformat(i["startAt"]).timestamp() - int(i["startAfterSeconds"])
             for i in items
             if "startAt" in i
         ]
-        zero = min(zeros) if zeros else datetime.fromisoformat(described["startDate"]).timestamp()
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise PlanInputError(
-            f"{path}: not a saved DescribeExecution with items ({error})"
-        ) from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise PlanInputError(f"{folder}: an item's startAt is not a time ({error})") from None
+    zero = min(zeros) if zeros else min(starts)
     offsets = {str(i["id"]): int(i.get("startAfterSeconds", 0)) for i in items}
     return RunArrivals(zero, offsets)

@@ -20,6 +20,7 @@ from pclab.cloud.errors import RunnerError
 from pclab.cloud.parts import Limits, failure_bytes, plan
 from pclab.cloud.run import RunOptions, RunResult, run
 from pclab.compose import finish_run
+from pclab.plan.replay import run_arrivals
 
 from .test_arrivals import arrival_zeros, executions_given, stack_with
 
@@ -128,6 +129,9 @@ def test_arrivals_longer_than_a_window_start_each_window_just_in_time_from_one_z
             first = zero + min(offsets)
             assert first - 2 - 1.0 <= execution.started_at <= first + 0.5, (first, execution)
         assert [items[0]["startAfterSeconds"] for items in given] == [0, 3]
+        if label == "reserved":  # the planner's replay reads both parts' items, one zero
+            replayed = run_arrivals(tmp_path / "out", "Base")
+            assert (replayed.zero, sorted(replayed.offsets.values())) == (zero, [0, 1, 3, 4, 5])
     assert len(executions_given(clients)) == 4
 
 
