@@ -211,6 +211,12 @@ def _merge(records: Sequence[Invocation]) -> Joined:
                 merged_fields[name] = value
                 break
     merged = Invocation(**merged_fields)  # type: ignore[arg-type]
+    xray = by_source.get(_XRAY)
+    if merged.platform_model and xray is not None and xray.started_at and xray.ended_at:
+        # The local cloud's platform model times the Lambda service's view (X-Ray's AWS::Lambda
+        # segment: accepted, then answered inside the environment); Step Functions' history is
+        # stamped by moto's interpreter when this busy machine got round to it (modelled.py).
+        merged.started_at, merged.ended_at = xray.started_at, xray.ended_at
     merged.retries = max(r.retries for r in records)
     merged.throttles = max(r.throttles for r in records)
     merged.sources = set().union(*(r.sources for r in records))

@@ -578,6 +578,10 @@ def test_a_report_says_which_times_the_local_clouds_platform_model_made() -> Non
     assert note.startswith("6 of 6 calls timed by the local cloud's platform model 'aws'")
     assert "PCLAB_PLATFORM_MODEL=none" in note
     assert {inv.platform_model for inv in local.invocations} == {"aws"}
+    # the caller's view is then X-Ray's (the service's), not the history's interpreter stamps
+    ends = {c.request_id: c.ended - 0.005 for c in run.calls}
+    assert all(inv.ended_at == ends[inv.request_id] for inv in local.invocations)
+    assert not all(inv.ended_at == ends[inv.request_id] for inv in on_aws.invocations)
 
 
 def test_warm_calls_no_source_attributes_to_pc_or_on_demand_are_said_to_be_unattributed() -> None:
