@@ -374,8 +374,10 @@ def run_problems(run: dict[str, Any], items: int, calls: list[dict[str, Any]]) -
     metrics = run.get("metrics") or {}
     if not metrics.get("provided"):
         problems.append(f"no CloudWatch metrics ({metrics.get('note')})")
-    elif metrics["invocations"] != items - out + run["retries"] - run["throttles"]:
-        # CloudWatch's Invocations: every attempt that ran (throttled ones excluded)
+    elif metrics["invocations"] != items + run["retries"] - run["throttles"]:
+        # CloudWatch's Invocations: every attempt that ran, throttled ones excluded: each item
+        # once, plus retries that were not of a throttle (retries - (throttles - out)), minus the
+        # items throttled out of retries (out), which never ran
         problems.append(f"CloudWatch counts {metrics['invocations']} invocations")
     return problems
 
