@@ -32,8 +32,10 @@ check-template: bootstrap
 check-scripts: bootstrap
 	$(BIN)/shellcheck $(SHELL_SCRIPTS)
 
+# Two workers: the tests that start processes or time things one after another on one, the pure
+# ones beside them on the other (tests/conftest.py says which and why).
 pytest: bootstrap
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 test: lint typecheck check-template check-scripts pytest
 
