@@ -5,13 +5,8 @@ from __future__ import annotations
 import inspect
 from datetime import datetime
 
-import pytest
-
 from localcloud.cloud_helpers import Cloud
-from localcloud.moto.guard import (
-    assert_patched_internal_keeps_its_shape,
-    assert_read_internal_exists,
-)
+from localcloud.moto.guard import guard_tests
 
 BACKEND = "moto.cloudwatch.models.CloudWatchBackend"
 RESPONSE = "moto.cloudwatch.responses.CloudWatchResponse"
@@ -43,14 +38,9 @@ READ_INTERNALS = [
 ]
 
 
-@pytest.mark.parametrize("key", sorted(PATCHED_SIGNATURES), ids=lambda k: f"{k[0]}.{k[1]}")
-def test_patched_internal_keeps_its_shape(cloud: Cloud, key: tuple[str, str]) -> None:
-    assert_patched_internal_keeps_its_shape(key, PATCHED_SIGNATURES[key])
-
-
-@pytest.mark.parametrize("module, attribute", READ_INTERNALS)
-def test_read_internal_exists(module: str, attribute: str) -> None:
-    assert_read_internal_exists(module, attribute)
+test_patched_internal_keeps_its_shape, test_read_internal_exists = guard_tests(
+    PATCHED_SIGNATURES, READ_INTERNALS
+)
 
 
 def test_aggregated_datums_and_statistics_take_what_we_build_them_with(cloud: Cloud) -> None:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from localcloud.cloud_helpers import ACCOUNT, REGION, Cloud, make_function
 from localcloud.moto.guard import (
     LAMBDA_BACKEND,
-    assert_patched_internal_keeps_its_shape,
-    assert_read_internal_exists,
+    guard_tests,
 )
 from pclab.localcloud import moto as moto_ext
 
@@ -38,14 +35,9 @@ READ_INTERNALS = [
 ]
 
 
-@pytest.mark.parametrize("key", sorted(PATCHED_SIGNATURES), ids=lambda k: f"{k[0]}.{k[1]}")
-def test_patched_internal_keeps_its_shape(cloud: Cloud, key: tuple[str, str]) -> None:
-    assert_patched_internal_keeps_its_shape(key, PATCHED_SIGNATURES[key])
-
-
-@pytest.mark.parametrize("module, attribute", READ_INTERNALS)
-def test_read_internal_exists(module: str, attribute: str) -> None:
-    assert_read_internal_exists(module, attribute)
+test_patched_internal_keeps_its_shape, test_read_internal_exists = guard_tests(
+    PATCHED_SIGNATURES, READ_INTERNALS
+)
 
 
 def test_function_records_have_the_fields_we_read(cloud: Cloud) -> None:

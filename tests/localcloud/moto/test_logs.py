@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from localcloud.cloud_helpers import ACCOUNT, REGION, Cloud
-from localcloud.moto.guard import (
-    assert_patched_internal_keeps_its_shape,
-    assert_read_internal_exists,
-)
+from localcloud.moto.guard import guard_tests
 from pclab.localcloud.moto import MotoTelemetrySink
 
 # (owner, attribute) -> leading parameters of moto's original
@@ -32,14 +27,9 @@ READ_INTERNALS = [
 ]
 
 
-@pytest.mark.parametrize("key", sorted(PATCHED_SIGNATURES), ids=lambda k: f"{k[0]}.{k[1]}")
-def test_patched_internal_keeps_its_shape(cloud: Cloud, key: tuple[str, str]) -> None:
-    assert_patched_internal_keeps_its_shape(key, PATCHED_SIGNATURES[key])
-
-
-@pytest.mark.parametrize("module, attribute", READ_INTERNALS)
-def test_read_internal_exists(module: str, attribute: str) -> None:
-    assert_read_internal_exists(module, attribute)
+test_patched_internal_keeps_its_shape, test_read_internal_exists = guard_tests(
+    PATCHED_SIGNATURES, READ_INTERNALS
+)
 
 
 def test_stored_events_have_the_fields_we_read(cloud: Cloud) -> None:

@@ -5,14 +5,10 @@ from __future__ import annotations
 import inspect
 import json
 
-import pytest
-
-from localcloud.cloud_helpers import Cloud
 from localcloud.moto.guard import (
     EVAL_UTILS,
     INLINE_ITERATION,
-    assert_patched_internal_keeps_its_shape,
-    assert_read_internal_exists,
+    guard_tests,
 )
 from pclab.localcloud import moto as moto_ext
 from pclab.localcloud.moto import stepfunctions
@@ -64,14 +60,9 @@ READ_INTERNALS = [
 ]
 
 
-@pytest.mark.parametrize("key", sorted(PATCHED_SIGNATURES), ids=lambda k: f"{k[0]}.{k[1]}")
-def test_patched_internal_keeps_its_shape(cloud: Cloud, key: tuple[str, str]) -> None:
-    assert_patched_internal_keeps_its_shape(key, PATCHED_SIGNATURES[key])
-
-
-@pytest.mark.parametrize("module, attribute", READ_INTERNALS)
-def test_read_internal_exists(module: str, attribute: str) -> None:
-    assert_read_internal_exists(module, attribute)
+test_patched_internal_keeps_its_shape, test_read_internal_exists = guard_tests(
+    PATCHED_SIGNATURES, READ_INTERNALS
+)
 
 
 def test_the_inline_map_cap_reads_moto_eval_input_fields() -> None:
