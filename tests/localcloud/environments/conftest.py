@@ -6,6 +6,7 @@ one over moto); everything else is real: processes, the runtime client, HTTP, UD
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
@@ -190,11 +191,11 @@ def sink() -> MemorySink:
     return MemorySink()
 
 
-@pytest.fixture
-def manager(sink: MemorySink) -> Iterator[EnvironmentManager]:
+@contextlib.contextmanager
+def checked_manager(sink: MemorySink, platform_model: str = "aws") -> Iterator[EnvironmentManager]:
     """A manager whose shutdown is checked: every environment and the fork server are gone."""
     before = set(children_of(os.getpid()))
-    mgr = EnvironmentManager(sink, idle_timeout_seconds=60)
+    mgr = EnvironmentManager(sink, idle_timeout_seconds=60, platform_model=platform_model)
     try:
         yield mgr
     finally:
@@ -202,3 +203,10 @@ def manager(sink: MemorySink) -> Iterator[EnvironmentManager]:
         helpers = [p for p in children_of(os.getpid()) if p not in before]
         mgr.shutdown()
         assert_gone(pids + helpers)
+
+
+@pytest.fixture
+def manager(sink: MemorySink) -> Iterator[EnvironmentManager]:
+    """A manager whose shutdown is checked: every environment and the fork server are gone."""
+    with checked_manager(sink) as mgr:
+        yield mgr

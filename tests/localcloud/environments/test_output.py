@@ -20,7 +20,7 @@ from pclab.localcloud.environments import EnvironmentManager
 from pclab.localcloud.environments.loop import EventLoopThread
 from pclab.localcloud.environments.output import RETURNED_MARK, OutputPipe
 
-from .conftest import MemorySink, assert_gone, children_of, make_spec
+from .conftest import MemorySink, checked_manager, make_spec
 from .helpers import body, forkserver_constant, invoke
 
 # The handler answers after 0.1 s of work; its runtime client then waits 0.6 s before posting.
@@ -80,15 +80,8 @@ def report_duration_ms(sink: MemorySink, group: str) -> float:
 
 @pytest.fixture(params=["aws", "none"])
 def model_manager(request: pytest.FixtureRequest, sink: MemorySink) -> Iterator[EnvironmentManager]:
-    before = set(children_of(os.getpid()))
-    mgr = EnvironmentManager(sink, idle_timeout_seconds=60, platform_model=request.param)
-    try:
+    with checked_manager(sink, request.param) as mgr:
         yield mgr
-    finally:
-        pids = mgr.environment_pids()
-        helpers = [p for p in children_of(os.getpid()) if p not in before]
-        mgr.shutdown()
-        assert_gone(pids + helpers)
 
 
 def test_a_call_ends_when_its_runtime_answers_inside_the_environment(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -23,7 +22,13 @@ from pclab.lambda_model import platform as pm
 from pclab.localcloud.environments import EnvironmentManager
 from pclab.localcloud.environments import telemetry as tm
 
-from .conftest import TEST_HANDLER, MemorySink, assert_gone, children_of, make_spec, sample_spec
+from .conftest import (
+    TEST_HANDLER,
+    MemorySink,
+    checked_manager,
+    make_spec,
+    sample_spec,
+)
 from .helpers import body, invoke, invoke_many
 
 BARE = "def handler(event, context):\n    return event\n"
@@ -55,15 +60,8 @@ def initializations(sink: MemorySink) -> list[dict[str, object]]:
 @pytest.fixture
 def raw_manager(sink: MemorySink) -> Iterator[EnvironmentManager]:
     """The platform model off: raw local timings (``--platform-model none``)."""
-    before = set(children_of(os.getpid()))
-    mgr = EnvironmentManager(sink, idle_timeout_seconds=60, platform_model="none")
-    try:
+    with checked_manager(sink, "none") as mgr:
         yield mgr
-    finally:
-        pids = mgr.environment_pids()
-        helpers = [p for p in children_of(os.getpid()) if p not in before]
-        mgr.shutdown()
-        assert_gone(pids + helpers)
 
 
 def test_a_bare_cold_start_waits_for_lambdas_runtime_start(
