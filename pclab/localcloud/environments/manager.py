@@ -8,14 +8,12 @@ the Invoke result or error, X-Ray segments and CloudWatch Logs lines (:mod:`.tel
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import shutil
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +28,7 @@ from ..invocation import (
     TelemetrySink,
 )
 from . import telemetry as tm
+from .calls import init_failure_result, invoke_result, new_invocation
 from .code import CodeCache, code_root, raise_open_files_limit
 from .concurrency import FunctionState, FunctionStats, Limits, spec_fingerprint
 from .environment import (
@@ -38,7 +37,6 @@ from .environment import (
     EnvState,
     InitOutcome,
     Invocation,
-    InvocationOutcome,
     lambda_error,
 )
 from .loop import EventLoopThread
@@ -52,7 +50,6 @@ from .spares import SparePools
 log = logging.getLogger(__name__)
 
 ON_DEMAND_INIT_LIMIT_SECONDS = 10.0  # Lambda re-runs a longer init inside the first invoke
-LOG_TAIL_BYTES = 4096
 
 
 class EnvironmentManager:
@@ -124,6 +121,9 @@ class EnvironmentManager:
         self._pools = ProvisionedPools(self._ctx, self._lock, self._functions, self._fn)
         self.snapshots = Snapshots(self._ctx)  # SnapStart versions (snapstart.py)
         self._warned_runtimes: set[tuple[str, str]] = set()
+        self._activity = threading.Lock()
+        self._in_flight = 0  # calls anywhere between accepted and answered
+        self._last_call = time.monotonic()
         self._closed = False
         self._stop = threading.Event()
         self._reaper = threading.Thread(target=self._reap_loop, name="pclab-reaper", daemon=True)
@@ -256,7 +256,27 @@ class EnvironmentManager:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    def idle_seconds(self) -> float:
+        """Seconds since the last call was accepted or answered; 0 while any is in flight.
+
+        The local cloud runs its full garbage collections when this says it is quiet
+        (``quiet_gc.py``).
+        """
+        with self._activity:
+            return 0.0 if self._in_flight else time.monotonic() - self._last_call
+
     def _invoke_sync(self, request: InvokeRequest) -> InvokeResult:
+        with self._activity:
+            self._in_flight += 1
+            self._last_call = time.monotonic()
+        try:
+            return self._invoke_counted(request)
+        finally:
+            with self._activity:
+                self._in_flight -= 1
+                self._last_call = time.monotonic()
+
+    def _invoke_counted(self, request: InvokeRequest) -> InvokeResult:
         spec = request.spec
         self._warn_runtime(spec)
         accepted_at = time.time()
@@ -265,11 +285,15 @@ class EnvironmentManager:
         failed = True
         try:
             init: InitOutcome | None = None
+            first: Invocation | None = None
             if cold:
-                init, env = self._cold_start(env, spec)
+                init, env, first = self._cold_start(request, env, accepted_at)
                 if not init.ok:
-                    return self._init_failure(request, env, init, accepted_at)
-            result, duration_ms = self._run(request, env, init, provisioned, accepted_at)
+                    env.kill()
+                    return init_failure_result(
+                        request, init, accepted_at, self.platform, self._pipeline, env.log_stream
+                    )
+            result, duration_ms = self._run(request, env, init, provisioned, accepted_at, first)
             failed = result.function_error is not None
             return result
         finally:
@@ -362,14 +386,22 @@ class EnvironmentManager:
             else:
                 fn.idle.setdefault(spec_fingerprint(env.spec), []).append(env)
 
-    def _cold_start(self, env: Environment, spec: FunctionSpec) -> tuple[InitOutcome, Environment]:
-        """Start ``env``, wait for its init; past the init limit, init again inside the invoke."""
+    def _cold_start(
+        self, request: InvokeRequest, env: Environment, accepted_at: float
+    ) -> tuple[InitOutcome, Environment, Invocation | None]:
+        """Start ``env``, wait for its init; past the init limit, init again inside the invoke.
+
+        (the init, the environment that ran it, the event already sent to it when the init ended)
+        """
+        spec = request.spec
         if env.init_type == "snap-start":
-            return self.snapshots.restore(env), env
+            return self.snapshots.restore(env), env, None
+        first = new_invocation(request, accepted_at, self.platform, provisioned=False)
+        env.run_after_init(first)
         env.start()
         init = env.wait_init(self._init_limit)
         if init is not None:
-            return init, env
+            return init, env, first if init.ok else None
         # Lambda's on-demand init is limited (10 s): it is re-run as part of the first invoke,
         # under the function's timeout.
         env.kill()
@@ -402,48 +434,16 @@ class EnvironmentManager:
                     ),
                 ),
                 retry,
+                None,
             )
         # The caller waited for both; REPORT shows the first (timed-out) init phase.
-        return InitOutcome(
-            second.ok, env.started_at, second.ended_at, second.error_type, second.payload
-        ), retry
-
-    def _trace_context(
-        self, request: InvokeRequest, invoked_arn: str, request_id: str, accepted_at: float
-    ) -> tuple[str, tm.InvocationTrace | None]:
-        """The header the runtime gets, and the trace Lambda records (None when not sampled)."""
-        spec = request.spec
-        fields = tm.parse_trace_header(request.trace_header)
-        sampled_flag = fields.get("Sampled")
-        traced = sampled_flag == "1" or (spec.tracing_active and sampled_flag != "0")
-        root = fields.get("Root") or tm.new_trace_id(accepted_at)
-        if not traced:
-            parent = fields.get("Parent") or tm.new_segment_id()
-            return f"Root={root};Parent={parent};Sampled=0", None
-        trace = tm.InvocationTrace(
-            trace_id=root,
-            caller_parent_id=fields.get("Parent"),
-            service_segment_id=tm.new_segment_id(),
-            function_segment_id=tm.new_segment_id(),
-            invocation_subsegment_id=tm.new_segment_id(),
-            function_name=spec.function_name,
-            function_arn=invoked_arn,
-            account_id=spec.account_id,
-            request_id=request_id,
-            service_start=accepted_at,
-            platform_model=self.platform.name if self.platform.enabled else None,
+        return (
+            InitOutcome(
+                second.ok, env.started_at, second.ended_at, second.error_type, second.payload
+            ),
+            retry,
+            None,
         )
-        # The handler's SDK subsegments nest under the Invocation subsegment.
-        return f"Root={root};Parent={trace.invocation_subsegment_id};Sampled=1", trace
-
-    @staticmethod
-    def _invoked_arn(request: InvokeRequest) -> str:
-        spec = request.spec
-        if request.provisioned_qualifier:
-            return f"{spec.function_arn}:{request.provisioned_qualifier}"
-        if spec.version != "$LATEST":
-            return f"{spec.function_arn}:{spec.version}"
-        return spec.function_arn
 
     def _run(
         self,
@@ -452,99 +452,30 @@ class EnvironmentManager:
         init: InitOutcome | None,
         provisioned: bool,
         accepted_at: float,
+        first: Invocation | None,
     ) -> tuple[InvokeResult, float]:
-        """Run the event; (the result, the handler's duration in ms for the metrics)."""
-        spec = request.spec
-        request_id = str(uuid.uuid4())
-        invoked_arn = self._invoked_arn(request)
-        header, trace = self._trace_context(request, invoked_arn, request_id, accepted_at)
-        if trace is not None and init is not None:
-            trace.init = (init.started_at, init.ended_at)
-            trace.init_modelled = env.modelled
-        # The platform model's Invoke path: a floor on what Lambda adds before the handler runs.
-        pause = accepted_at + self.platform.invoke_path_s() - time.time()
-        if init is None and pause > 0:
-            time.sleep(pause)
-        timeout = float(spec.timeout_seconds)
-        if init is not None:  # a re-run init counted against the function's timeout
-            timeout = max(0.05, timeout - max(0.0, time.time() - init.ended_at))
-        inv = Invocation(
-            request_id=request_id,
-            payload=request.payload,
-            invoked_arn=invoked_arn,
-            runtime_trace_header=header,
-            timeout_seconds=float(spec.timeout_seconds) if init is None else timeout,
-            init_duration_ms=init.duration_ms if init is not None else None,
-            bill_init=not provisioned,
-            trace=trace,
-            capture_log=request.log_type == "Tail",
-        )
-        outcome = env.run(inv)
+        """Run the event (or wait for ``first``, sent as the init ended); (the result, the
+        handler's duration in ms for the metrics)."""
+        if first is not None:
+            inv = first
+            outcome = env.outcome(inv)
+        else:
+            inv = new_invocation(request, accepted_at, self.platform, provisioned=provisioned)
+            if init is not None:  # a restore, or an init re-run against the function's timeout
+                inv.init_duration_ms = init.duration_ms
+                inv.timeout_seconds = max(0.05, inv.timeout_seconds - (time.time() - init.ended_at))
+                if inv.trace is not None:
+                    inv.trace.init = (init.started_at, init.ended_at)
+                    inv.trace.init_modelled = env.modelled
+            # The platform model's Invoke path: a floor on what Lambda adds before the handler.
+            pause = accepted_at + self.platform.invoke_path_s() - time.time()
+            if init is None and pause > 0:
+                time.sleep(pause)
+            outcome = env.run(inv)
         if outcome.kind in ("timeout", "exit"):
             env.kill()
-        return self._result(request, inv, outcome), (outcome.ended_at - outcome.started_at) * 1000
-
-    @staticmethod
-    def _result(
-        request: InvokeRequest, inv: Invocation, outcome: InvocationOutcome
-    ) -> InvokeResult:
-        tail = None
-        if request.log_type == "Tail":
-            text = ("\n".join(inv.log_lines) + "\n").encode()
-            tail = base64.b64encode(text[-LOG_TAIL_BYTES:]).decode()
-        return InvokeResult(
-            status_code=200,
-            payload=outcome.body,
-            executed_version=request.spec.version,
-            function_error=None if outcome.kind == "response" else "Unhandled",
-            log_result=tail,
-            request_id=inv.request_id,
-        )
-
-    def _init_failure(
-        self, request: InvokeRequest, env: Environment, init: InitOutcome, accepted_at: float
-    ) -> InvokeResult:
-        """The runtime could not initialise: Lambda answers with the init error, as Unhandled."""
-        env.kill()
-        request_id = str(uuid.uuid4())
-        now = time.time()
-        lines = [
-            tm.start_line(request_id, request.spec.version),
-            tm.end_line(request_id),
-            tm.report_line(
-                tm.ReportFields(
-                    request_id=request_id,
-                    duration_ms=0.0,
-                    memory_mb=request.spec.memory_mb,
-                    max_memory_used_mb=0,
-                    init_duration_ms=init.duration_ms,
-                    status="error",
-                    error_type=init.error_type,
-                )
-            ),
-        ]
-        for line in lines:
-            self._pipeline.put_log(env.log_group, env.log_stream, int(now * 1000), line)
-        invoked_arn = self._invoked_arn(request)
-        _, trace = self._trace_context(request, invoked_arn, request_id, accepted_at)
-        if trace is not None:
-            trace.init = (init.started_at, init.ended_at)
-            trace.invocation = (init.ended_at, now)
-            trace.service_end = now
-            trace.function_error = True
-            trace.error_type = init.error_type
-            self._pipeline.put_segments(tm.lambda_segments(trace))
-        tail = None
-        if request.log_type == "Tail":
-            tail = base64.b64encode(("\n".join(lines) + "\n").encode()[-LOG_TAIL_BYTES:]).decode()
-        return InvokeResult(
-            status_code=200,
-            payload=init.payload,
-            executed_version=request.spec.version,
-            function_error="Unhandled",
-            log_result=tail,
-            request_id=request_id,
-        )
+        duration_ms = (outcome.ended_at - outcome.started_at) * 1000
+        return invoke_result(request, inv, outcome), duration_ms
 
     # --- housekeeping -----------------------------------------------------------------------------
     def _reap_loop(self) -> None:
