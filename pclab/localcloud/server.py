@@ -30,6 +30,7 @@ from typing import Any
 
 from pclab.localcloud.invocation import ExecutionLayer, TelemetrySink
 from pclab.localcloud.lambda_control import DEFAULT_ACCOUNT_LIMIT, LambdaControlPlane
+from pclab.localcloud.quiet_gc import QuietCollector
 
 DEFAULT_PORT = 4577
 HOST = "localhost"
@@ -134,6 +135,7 @@ class LocalCloud:
         self.control: LambdaControlPlane | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._gc: QuietCollector | None = None
 
     @property
     def url(self) -> str:
@@ -196,8 +198,17 @@ class LocalCloud:
             target=self._server.serve_forever, name="local-cloud", daemon=True
         )
         self._thread.start()
-        # The SAM translator takes about a second to import: do it now, off the request path.
-        threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()
+        idle_seconds = getattr(control.execution_layer, "idle_seconds", None)
+        self._gc = QuietCollector(idle_seconds) if idle_seconds is not None else None
+
+        def warm_then_freeze() -> None:
+            # The SAM translator takes about a second to import: do it now, off the request
+            # path; then what is loaded leaves the garbage collector's full passes.
+            _warm_imports()
+            if self._gc is not None:
+                self._gc.start()
+
+        threading.Thread(target=warm_then_freeze, name="warm-imports", daemon=True).start()
 
     @property
     def has_execution_layer(self) -> bool:
@@ -208,6 +219,8 @@ class LocalCloud:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._gc is not None:
+            self._gc.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None

@@ -1,0 +1,90 @@
+"""The garbage collector's full passes, moved to when the local cloud is quiet.
+
+CPython walks every tracked object in a full (generation 2) collection, with the GIL held: every
+request thread, the environments' event loop and the state machines' threads stop for it. The
+local cloud holds millions of objects (moto, botocore's models, the runs' history, traces and
+logs), so each pass took 150-300 ms, and at a burst of 150 calls one came every 3-5 s (measured
+with ``gc.callbacks``): the calls it hit showed that much latency no Lambda caller sees.
+
+So: what is loaded at start is frozen (``gc.freeze``: it lives as long as the process), automatic
+full passes are off, and this thread runs them when no Lambda call has been in flight for a
+moment, or after ``max_interval`` seconds in any case, so memory held by cyclic garbage stays
+bounded in a run that never pauses. Young generations are collected as usual.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+NEVER = 1_000_000_000  # a generation-2 threshold no count reaches: no automatic full pass
+
+
+class QuietCollector:
+    """Runs full collections when ``idle_seconds()`` says nothing has run for ``quiet`` seconds."""
+
+    def __init__(
+        self,
+        idle_seconds: Callable[[], float],
+        *,
+        quiet: float = 1.0,
+        max_interval: float = 60.0,
+        poll: float = 0.25,
+    ) -> None:
+        self._idle_seconds = idle_seconds
+        self._quiet = quiet
+        self._max_interval = max_interval
+        self._poll = poll
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # start and stop may come from two threads at once
+        self._thread: threading.Thread | None = None
+        self._saved: tuple[int, int, int] | None = None
+        self._last = time.monotonic()
+        self._dirty = True  # something ran since the last full pass
+        self.passes = 0
+
+    def start(self) -> None:
+        with self._lock:
+            if self._stop.is_set():  # stopped before it started (a local cloud stopped at once)
+                return
+            gc.collect()
+            gc.freeze()
+            self._saved = gc.get_threshold()
+            g0, g1, _ = self._saved
+            gc.set_threshold(g0, g1, NEVER)
+            self._last = time.monotonic()
+            self._thread = threading.Thread(target=self._run, name="pclab-quiet-gc", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop.set()
+            thread, self._thread = self._thread, None
+            if self._saved is not None:
+                gc.set_threshold(*self._saved)
+                gc.unfreeze()
+                self._saved = None
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll):
+            idle = self._idle_seconds()
+            if idle < self._quiet:
+                self._dirty = True
+            overdue = time.monotonic() - self._last >= self._max_interval
+            if (self._dirty and idle >= self._quiet) or overdue:
+                self.collect()
+
+    def collect(self) -> None:
+        started = time.perf_counter()
+        gc.collect()
+        self._last = time.monotonic()
+        self._dirty = False
+        self.passes += 1
+        log.debug("full garbage collection: %.0f ms", (time.perf_counter() - started) * 1000)
