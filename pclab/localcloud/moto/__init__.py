@@ -14,6 +14,8 @@ One module per AWS service we extend (see FACTS.md for why moto needs each chang
 * :mod:`.stepfunctions`: the interpreter's Lambda task through the invocation seam, traces of
   executions, the inline Map's cap of 40, EXPRESS children of a Distributed Map;
   :mod:`.stepfunctions_wait`: a Wait state's timestamp read as UTC and waited to the second;
+  :mod:`.stepfunctions_history`: GetExecutionHistory in AWS's pages;
+  :mod:`.stepfunctions_jsonpath`: each JSONPath parsed once;
 * CloudFormation, in four modules: :mod:`.cloudformation_stacks` (every CloudFormation patch:
   the SAM transform, parameters, change sets, CreateStack/UpdateStack, our models in moto's model
   map), :mod:`.cloudformation_events` (resource events, failure and rollback, waiting for
@@ -60,6 +62,8 @@ from pclab.localcloud.moto.cloudwatch import MetricsSource, _install_cloudwatch
 from pclab.localcloud.moto.lambda_ import MotoFunctionDirectory, _install_lambda
 from pclab.localcloud.moto.logs import LogEventWriter, _install_logs
 from pclab.localcloud.moto.stepfunctions import _install_stepfunctions
+from pclab.localcloud.moto.stepfunctions_history import _install_history
+from pclab.localcloud.moto.stepfunctions_jsonpath import _install_jsonpath
 from pclab.localcloud.moto.stepfunctions_wait import _install_wait
 from pclab.localcloud.moto.wsgi import moto_wsgi_app, request_handler
 from pclab.localcloud.moto.xray import XRaySegmentWriter, _install_xray
@@ -127,6 +131,8 @@ def install(
             _install_lambda()
             _install_stepfunctions()
             _install_wait()
+            _install_history()
+            _install_jsonpath()
             _install_cloudwatch()
             _install_xray()
             _install_logs()
