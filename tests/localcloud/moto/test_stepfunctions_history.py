@@ -9,10 +9,7 @@ from typing import Any
 import pytest
 
 from localcloud.cloud_helpers import Cloud, error_of
-from localcloud.moto.guard import (
-    assert_patched_internal_keeps_its_shape,
-    assert_read_internal_exists,
-)
+from localcloud.moto.guard import guard_tests
 from pclab.localcloud.moto.stepfunctions_history import encode_token, page_of
 
 PATCHED_SIGNATURES: dict[tuple[str, str], list[str]] = {
@@ -36,11 +33,9 @@ PASSES = {  # five Pass states: started, 5 * (entered, exited), succeeded = 12 e
 }
 
 
-def test_what_the_patch_replaces_and_reads_is_still_there(cloud: Cloud) -> None:
-    for key, expected in PATCHED_SIGNATURES.items():
-        assert_patched_internal_keeps_its_shape(key, expected)
-    for module, attribute in READ_INTERNALS:
-        assert_read_internal_exists(module, attribute)
+test_patched_internal_keeps_its_shape, test_read_internal_exists = guard_tests(
+    PATCHED_SIGNATURES, READ_INTERNALS
+)
 
 
 @pytest.fixture
