@@ -24,6 +24,34 @@ log = logging.getLogger(__name__)
 
 NEVER = 1_000_000_000  # a generation-2 threshold no count reaches: no automatic full pass
 
+# The collector's settings are process-wide; two local clouds in one process (tests) share them:
+# the first to start holds the automatic passes back, the last to stop gives them back.
+_holders = 0
+_saved_threshold: tuple[int, int, int] | None = None
+_process_lock = threading.Lock()
+
+
+def _hold() -> None:
+    global _holders, _saved_threshold
+    with _process_lock:
+        _holders += 1
+        if _holders == 1:
+            gc.collect()
+            gc.freeze()
+            _saved_threshold = gc.get_threshold()
+            g0, g1, _ = _saved_threshold
+            gc.set_threshold(g0, g1, NEVER)
+
+
+def _release() -> None:
+    global _holders, _saved_threshold
+    with _process_lock:
+        _holders -= 1
+        if _holders == 0 and _saved_threshold is not None:
+            gc.set_threshold(*_saved_threshold)
+            gc.unfreeze()
+            _saved_threshold = None
+
 
 class QuietCollector:
     """Runs full collections when ``idle_seconds()`` says nothing has run for ``quiet`` seconds."""
@@ -43,7 +71,7 @@ class QuietCollector:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # start and stop may come from two threads at once
         self._thread: threading.Thread | None = None
-        self._saved: tuple[int, int, int] | None = None
+        self._holding = False
         self._last = time.monotonic()
         self._dirty = True  # something ran since the last full pass
         self.passes = 0
@@ -52,11 +80,8 @@ class QuietCollector:
         with self._lock:
             if self._stop.is_set():  # stopped before it started (a local cloud stopped at once)
                 return
-            gc.collect()
-            gc.freeze()
-            self._saved = gc.get_threshold()
-            g0, g1, _ = self._saved
-            gc.set_threshold(g0, g1, NEVER)
+            _hold()
+            self._holding = True
             self._last = time.monotonic()
             self._thread = threading.Thread(target=self._run, name="pclab-quiet-gc", daemon=True)
             self._thread.start()
@@ -65,10 +90,9 @@ class QuietCollector:
         with self._lock:
             self._stop.set()
             thread, self._thread = self._thread, None
-            if self._saved is not None:
-                gc.set_threshold(*self._saved)
-                gc.unfreeze()
-                self._saved = None
+            if self._holding:
+                _release()
+                self._holding = False
         if thread is not None:
             thread.join(timeout=5)
 

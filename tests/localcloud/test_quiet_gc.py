@@ -84,3 +84,15 @@ def test_stopped_before_it_started_changes_nothing() -> None:
     collector.start()
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_two_local_clouds_in_one_process_give_the_passes_back_when_both_stopped() -> None:
+    before = gc.get_threshold()
+    first, second = QuietCollector(lambda: 0.0), QuietCollector(lambda: 0.0)
+    first.start()
+    second.start()
+    first.stop()
+    assert gc.get_threshold()[2] > 10**6  # the second still runs: still held back
+    second.stop()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
