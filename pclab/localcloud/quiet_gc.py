@@ -9,7 +9,9 @@ with ``gc.callbacks``): the calls it hit showed that much latency no Lambda call
 So: what is loaded at start is frozen (``gc.freeze``: it lives as long as the process), automatic
 full passes are off, and this thread runs them when no Lambda call has been in flight for a
 moment, or after ``max_interval`` seconds in any case, so memory held by cyclic garbage stays
-bounded in a run that never pauses. Young generations are collected as usual.
+bounded in a run that never pauses; either only once the young generations have been collected
+10 times since the last full pass (CPython's own first condition), so an idle local cloud does
+not walk its heap for nothing. Young generations are collected as usual.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 NEVER = 1_000_000_000  # a generation-2 threshold no count reaches: no automatic full pass
+DUE_AFTER_YOUNG_PASSES = 10  # CPython's default generation-2 threshold
 
 # The collector's settings are process-wide; two local clouds in one process (tests) share them:
 # the first to start holds the automatic passes back, the last to stop gives them back.
@@ -73,7 +76,6 @@ class QuietCollector:
         self._thread: threading.Thread | None = None
         self._holding = False
         self._last = time.monotonic()
-        self._dirty = True  # something ran since the last full pass
         self.passes = 0
 
     def start(self) -> None:
@@ -98,17 +100,17 @@ class QuietCollector:
 
     def _run(self) -> None:
         while not self._stop.wait(self._poll):
-            idle = self._idle_seconds()
-            if idle < self._quiet:
-                self._dirty = True
-            overdue = time.monotonic() - self._last >= self._max_interval
-            if (self._dirty and idle >= self._quiet) or overdue:
+            # CPython's own rule for a full pass starts with 10 young passes since the last one
+            # (threshold 2): fewer means little was allocated, nothing to collect yet.
+            if gc.get_count()[2] < DUE_AFTER_YOUNG_PASSES:
+                continue
+            quiet = self._idle_seconds() >= self._quiet
+            if quiet or time.monotonic() - self._last >= self._max_interval:
                 self.collect()
 
     def collect(self) -> None:
         started = time.perf_counter()
         gc.collect()
         self._last = time.monotonic()
-        self._dirty = False
         self.passes += 1
         log.debug("full garbage collection: %.0f ms", (time.perf_counter() - started) * 1000)

@@ -34,7 +34,7 @@ def _churn() -> list[list[int]]:
     """Containers that survive young passes: more than a quarter of what the process tracks, so
     CPython's own rule (generation 2 when its pending survivors pass 25 % of it) runs full
     passes, unless they are held back."""
-    keep = [[i] for i in range(len(gc.get_objects()) // 2 + 50_000)]
+    keep = [[i] for i in range(len(gc.get_objects()) // 2 + 100_000)]
     return keep
 
 
@@ -71,10 +71,26 @@ def test_a_run_that_never_pauses_still_gets_full_passes(full_passes: list[str]) 
     collector.start()
     try:
         full_passes.clear()
-        time.sleep(0.6)
+        until = time.monotonic() + 0.6
+        while time.monotonic() < until:  # a busy run allocating all along
+            _churn()
     finally:
         collector.stop()
     assert 1 <= full_passes.count("pclab-quiet-gc") <= 4
+    assert "MainThread" not in full_passes
+
+
+def test_an_idle_local_cloud_does_not_walk_its_heap(full_passes: list[str]) -> None:
+    collector = QuietCollector(lambda: 100.0, poll=0.02)
+    collector.start()
+    try:
+        _churn()
+        time.sleep(0.3)  # quiet: the churn's garbage is collected once
+        full_passes.clear()
+        time.sleep(0.5)  # quiet, and nothing allocated since: no more passes
+    finally:
+        collector.stop()
+    assert full_passes == []
 
 
 def test_stopped_before_it_started_changes_nothing() -> None:
