@@ -15,7 +15,8 @@ reserved function's environments are reused). Every round runs both state machin
 other, as `pclab run` does. The load average is printed with each round: these are CPU-bound.
 
 Usage: .venv/bin/python bench/bench_burst_overhead.py [--items 150] [--rounds 3] [--inline]
-       [--init 1] [--work 2]
+       [--init 1] [--work 2] [--snapstart]
+(`--inline --init 5 --work 3 --rounds 1 --snapstart` is what `make demo` deploys and runs.)
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from pclab.cloud.snapstart_python import find_python312, link_dir  # noqa: E402
+
 WARM_P50, WARM_P99, COLD_P99, PC_GAP = 0.020, 0.100, 0.400, 0.020
+ARMS = {"Provisioned": "provisioned", "SnapStart": "snapstart", "Base": "reserved"}
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -53,7 +59,7 @@ def calls_of(report: dict) -> dict[tuple[str, str], list[dict]]:
     for call in report["invocations"]:
         if call.get("handler_start") is None or call.get("started_at") is None:
             continue
-        arm = "provisioned" if call["run"].startswith("Provisioned") else "reserved"
+        arm = next((a for p, a in ARMS.items() if call["run"].startswith(p)), "reserved")
         groups.setdefault((arm, "cold" if call["cold"] else "warm"), []).append(call)
     return groups
 
@@ -95,6 +101,11 @@ def main() -> int:
     parser.add_argument("--init", type=float, default=1.0, help="ColdStartDelaySeconds")
     parser.add_argument("--work", type=float, default=2.0, help="FunctionDurationSeconds")
     parser.add_argument("--port", type=int, default=4597)
+    parser.add_argument(
+        "--snapstart",
+        action="store_true",
+        help="the SnapStart arm too (PythonRuntime=python3.12, as make demo deploys when it can)",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-burst-"))
     env = dict(os.environ)
@@ -109,6 +120,11 @@ def main() -> int:
         SAM_CLI_TELEMETRY="0",
     )
     log = tmp / "bench.log"
+    if args.snapstart:  # sam build needs a python3.12 first on PATH, as the demo arranges
+        python = find_python312()
+        if python is None:
+            sys.exit("--snapstart needs a python3.12 (pyenv's, or on PATH); run without it")
+        env["PATH"] = f"{link_dir(python, tmp / 'python')}{os.pathsep}{env['PATH']}"
     pclab = [str(BIN / "pclab")]
     mode = "INLINE" if args.inline else "DISTRIBUTED"
     print(f"{args.items} items, {mode}, init {args.init:g} s, work {args.work:g} s; logs in {tmp}")
@@ -124,8 +140,9 @@ def main() -> int:
         sh(["./sam-deploy.sh", "burst", str(tmp / "packaged.yaml"), "--parameter-overrides",
             f"ColdStartDelaySeconds={args.init:g}", f"FunctionDurationSeconds={args.work:g}",
             f"LoadMode={mode}", f"ProvisionedConcurrency={args.items}",
-            f"ReservedConcurrency={2 * args.items}", "SnapStartArm=off",
-            "PythonRuntime=python3.11"], env, log)  # fmt: skip
+            f"ReservedConcurrency={2 * args.items}",
+            *(["SnapStartArm=on", "PythonRuntime=python3.12"] if args.snapstart
+              else ["SnapStartArm=off", "PythonRuntime=python3.11"])], env, log)  # fmt: skip
         for round_no in range(1, args.rounds + 1):
             out = tmp / f"round{round_no}"
             load_before = os.getloadavg()[0]

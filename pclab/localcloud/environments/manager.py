@@ -96,9 +96,12 @@ class EnvironmentManager:
             if launcher == "forkserver"
             else SpawnLauncher(self._loop)
         )
+        self._activity = threading.Lock()
+        self._in_flight = 0  # calls anywhere between accepted and answered
+        self._last_call = time.monotonic()
         # Processes forked ahead of a burst, so 150 cold starts overlap as on Lambda (spares.py).
         self._spares = (
-            SparePools(self._loop, chosen)
+            SparePools(self._loop, chosen, self.idle_seconds)
             if isinstance(chosen, ForkServerLauncher) and self.platform.enabled
             else None
         )
@@ -121,9 +124,6 @@ class EnvironmentManager:
         self._pools = ProvisionedPools(self._ctx, self._lock, self._functions, self._fn)
         self.snapshots = Snapshots(self._ctx)  # SnapStart versions (snapstart.py)
         self._warned_runtimes: set[tuple[str, str]] = set()
-        self._activity = threading.Lock()
-        self._in_flight = 0  # calls anywhere between accepted and answered
-        self._last_call = time.monotonic()
         self._closed = False
         self._stop = threading.Event()
         self._reaper = threading.Thread(target=self._reap_loop, name="pclab-reaper", daemon=True)
