@@ -91,6 +91,7 @@ _BASE_PATH = [p for p in sys.path[1:]]  # without this script's own directory
 # bytes as its RETURNED_MARK).
 RETURNED_MARK = b"\x1epclab:returned "
 RESTORED_MARK_ID = "snapstart-restored"  # ... and with this id, when a restore ended (snapstart.py)
+INIT_MARK_ID = "init-ended"  # ... and when an init ended, as Lambda would time it (environment.py)
 
 
 def _mark_returns() -> None:
@@ -206,6 +207,35 @@ class _PlatformClock:
             cpu, _ = _schedstat()
             self._pay((cpu - self._cpu0) * (self._cpu_scale - 1.0))
 
+    def lost(self) -> float:
+        """Time this machine lost since the runtime's start that no modelled wait absorbed: a
+        start later than Lambda's, and time runnable but waiting for one of this machine's CPUs."""
+        _, delay = _schedstat()
+        return self._debt + max(0.0, delay - self._delay0)
+
+
+def _mark_init_end(clock: _PlatformClock) -> None:
+    """At the runtime's first ``/next``, mark when the init ended as Lambda would time it: now,
+    less what this machine lost (``_PlatformClock.lost``).
+
+    On Lambda each environment inits on a CPU of its own; here 150 share two, and the handler
+    module's own code (after its modelled waits) queues for them, then its ``/next`` queues for the
+    manager's loop: the slowest of 150 inits took 1.1-1.27 times one. Like a call's end
+    (``_mark_returns``) and a restore's (``_restore_floor``), the mark goes on stdout before the
+    request; what this machine took beyond it is in the caller's latency, not in Init Duration.
+    """
+    cls = awslambdaric.lambda_runtime_client.LambdaRuntimeClient
+    original = cls.wait_next_invocation
+
+    def first_next(self: Any) -> Any:
+        cls.wait_next_invocation = original  # once: later calls are the runtime's own
+        end = time.time() - clock.lost()
+        with contextlib.suppress(OSError):
+            os.write(1, RETURNED_MARK + f"{INIT_MARK_ID} {end:.6f}\n".encode())
+        return original(self)
+
+    cls.wait_next_invocation = first_next
+
 
 def _runtime_client_loaded() -> None:
     """In the child, with its environment set: what the preloaded client modules did at import."""
@@ -270,6 +300,8 @@ def _before_handler(go_fd: int | None, plat: dict[str, Any] | None) -> None:
             return found
         finally:
             clock.after_handler(ok)
+            if ok and os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "snap-start":
+                _mark_init_end(clock)  # a snapshot's restores mark their own end
 
     boot._get_handler = timed_get_handler
 

@@ -32,6 +32,7 @@ from .spares import PARK_TIMEOUT_SECONDS, SparePools
 from .templates import build_template, init_charges, platform_waits, template_key
 
 InitType = Literal["on-demand", "provisioned-concurrency", "snap-start"]
+INIT_MARK_ID = "init-ended"  # the runtime's mark of its init's end (_forkserver.INIT_MARK_ID)
 
 
 class EnvState(enum.Enum):
@@ -431,6 +432,13 @@ class Environment:
     def on_next(self, conn: RuntimeConnection) -> None:
         now = time.time()
         if not self.init_future.done():
+            if self.ctx.platform.enabled:
+                # The init ended at the runtime's mark (``_forkserver._mark_init_end``): its wall
+                # time less this machine's queueing for CPUs; the loop reads /next later still.
+                self._output.drain()
+                marked = self._output.returned_at(INIT_MARK_ID)
+                if marked is not None:
+                    now = max(self.started_at, min(now, marked))
             self.state = EnvState.READY
             init = InitOutcome(True, self.started_at, now)
             self.init_future.set_result(init)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from pclab.localcloud.environments import EnvironmentManager
+from pclab.localcloud.environments.environment import INIT_MARK_ID
 from pclab.localcloud.environments.loop import EventLoopThread
 from pclab.localcloud.environments.output import RETURNED_MARK, OutputPipe
 
@@ -104,3 +105,54 @@ def test_a_call_ends_when_its_runtime_answers_inside_the_environment(
     else:
         assert duration >= 700, duration  # raw timings: what this machine took
         assert "metadata" not in service
+
+
+# The handler module's init sleeps 0.2 s; its runtime client then asks for the first event 0.6 s
+# late (a loaded machine's queueing between the handler import and /next).
+SLOW_FIRST_NEXT = """\
+import time
+import awslambdaric.lambda_runtime_client as lrc
+
+time.sleep(0.2)
+_next = lrc.LambdaRuntimeClient.wait_next_invocation
+
+def slow_next(self):
+    lrc.LambdaRuntimeClient.wait_next_invocation = _next
+    time.sleep(0.6)
+    return _next(self)
+
+lrc.LambdaRuntimeClient.wait_next_invocation = slow_next
+
+def handler(event, context):
+    return {"ok": True}
+"""
+
+
+def report_init_ms(sink: MemorySink, group: str) -> float:
+    [report] = [m for m in sink.messages(group) if m.startswith("REPORT")]
+    return float(report.split("\tInit Duration: ")[1].split(" ms")[0])
+
+
+def test_an_init_ends_when_its_runtime_is_done_inside_the_environment(
+    model_manager: EnvironmentManager, sink: MemorySink
+) -> None:
+    spec = make_spec("slownext", files={"app.py": SLOW_FIRST_NEXT}, tracing=True)
+    started = time.monotonic()
+    assert body(invoke(model_manager, spec)) == {"ok": True}
+    waited = time.monotonic() - started
+    model_manager.flush_telemetry()
+    init_ms = report_init_ms(sink, "/aws/lambda/slownext")
+    assert waited >= 0.8  # the caller really waited for the late /next
+    [function] = [s for s in sink.segments if s.get("origin") == "AWS::Lambda::Function"]
+    [initialization] = [s for s in function["subsegments"] if s["name"] == "Initialization"]
+    traced_ms = (initialization["end_time"] - initialization["start_time"]) * 1000
+    if model_manager.platform.enabled:
+        # runtime start (modelled, 82 ms) + the module's 0.2 s, not the late /next's 0.6 s
+        assert 250 <= init_ms < 600, init_ms
+    else:
+        assert init_ms >= 800, init_ms  # raw timings: what this machine took
+    assert abs(traced_ms - init_ms) < 5  # X-Ray's Initialization says the same
+
+
+def test_the_init_mark_is_the_same_on_both_sides() -> None:
+    assert forkserver_constant("INIT_MARK_ID") == INIT_MARK_ID
