@@ -47,7 +47,6 @@ Protocol on the SOCK_SEQPACKET socket FD (one JSON object per message):
 When the socket closes (the manager is gone), every child's process group is killed.
 """
 
-import builtins
 import contextlib
 import ctypes  # our own machinery: PR_SET_PDEATHSIG in each child
 import decimal  # noqa: F401
@@ -68,7 +67,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import awslambdaric.lambda_config
 import awslambdaric.lambda_context
@@ -84,6 +83,11 @@ try:
     import awslambdaric.lambda_runtime_client
 finally:
     del sys.modules["runtime_client"]
+
+if TYPE_CHECKING:
+    from pclab.localcloud.environments._platform_clock import PlatformClock, schedstat
+else:  # run as a script, on the function's Python: this folder is first on sys.path
+    from _platform_clock import PlatformClock, schedstat
 
 _BASE_PATH = [p for p in sys.path[1:]]  # without this script's own directory
 # Written on the environment's stdout just before the runtime posts an answer: when the call's
@@ -116,16 +120,6 @@ _SERVER_PID = os.getpid()
 _PR_SET_PDEATHSIG = 1
 
 
-def _schedstat() -> tuple[float, float]:
-    """(CPU run time, time spent runnable but waiting for a CPU) of this thread, in seconds."""
-    try:
-        with open("/proc/self/schedstat", "rb") as fh:
-            ran, waited = fh.read().split()[:2]
-        return int(ran) / 1e9, int(waited) / 1e9
-    except (OSError, ValueError):  # kernels without schedstat: CPU time, no contention known
-        return time.process_time(), 0.0
-
-
 def _preload(template: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str, str]]:
     """Import the function's dependencies as its environment would; measure each top-level name."""
     saved_env = dict(os.environ)
@@ -140,13 +134,13 @@ def _preload(template: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str
         for top, module, fromlist in template["imports"]:
             if top in errors:
                 continue
-            wall0, (cpu0, delay0) = time.perf_counter(), _schedstat()
+            wall0, (cpu0, delay0) = time.perf_counter(), schedstat()
             try:
                 __import__(module, globals(), None, tuple(fromlist), 0)
             except BaseException as exc:  # the environment will meet (and report) it itself
                 errors[top] = f"{type(exc).__name__}: {exc}"
                 continue
-            cpu1, delay1 = _schedstat()
+            cpu1, delay1 = schedstat()
             cost = costs.setdefault(top, [0.0, 0.0, 0.0])
             cost[0] += time.perf_counter() - wall0
             cost[1] += cpu1 - cpu0
@@ -158,65 +152,9 @@ def _preload(template: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str
     return costs, errors
 
 
-class _PlatformClock:
-    """The platform model's waits inside one environment (module docstring, "In the child")."""
-
-    def __init__(self, plat: dict[str, Any]) -> None:
-        self._deadline = float(plat["start"]) + float(plat["runtime_start"])
-        self._charges: dict[str, float] = dict(plat.get("charges") or {})
-        self._cpu_scale = float(plat.get("cpu_scale", 1.0))
-        self._debt = 0.0  # time this machine already lost, absorbed by the next modelled wait
-        self._cpu0 = self._delay0 = 0.0
-        self._import = builtins.__import__
-
-    def _pay(self, seconds: float) -> None:
-        _, delay = _schedstat()
-        self._debt += max(0.0, delay - self._delay0)  # waiting for this machine's CPU
-        self._delay0 = delay
-        owed = seconds - self._debt
-        if owed > 0:
-            time.sleep(owed)
-            self._debt = 0.0
-        else:
-            self._debt = -owed
-
-    def _charged_import(
-        self, name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
-    ) -> Any:
-        if level == 0 and self._charges:
-            charge = self._charges.pop(name.partition(".")[0], None)
-            if charge is not None:
-                self._pay(charge)
-        return self._import(name, globals, locals, fromlist, level)
-
-    def before_handler(self) -> None:
-        """The runtime's own start ends; the handler module is about to run."""
-        now = time.time()
-        if now < self._deadline:
-            time.sleep(self._deadline - now)
-        else:
-            self._debt = now - self._deadline  # this machine's start took longer than Lambda's
-        self._cpu0, self._delay0 = _schedstat()
-        if self._charges:
-            builtins.__import__ = self._charged_import
-
-    def after_handler(self, ok: bool) -> None:
-        """The handler module ran: its CPU time scaled to the init's share, the rest as it was."""
-        builtins.__import__ = self._import
-        if ok:
-            cpu, _ = _schedstat()
-            self._pay((cpu - self._cpu0) * (self._cpu_scale - 1.0))
-
-    def lost(self) -> float:
-        """Time this machine lost since the runtime's start that no modelled wait absorbed: a
-        start later than Lambda's, and time runnable but waiting for one of this machine's CPUs."""
-        _, delay = _schedstat()
-        return self._debt + max(0.0, delay - self._delay0)
-
-
-def _mark_init_end(clock: _PlatformClock) -> None:
+def _mark_init_end(clock: PlatformClock) -> None:
     """At the runtime's first ``/next``, mark when the init ended as Lambda would time it: now,
-    less what this machine lost (``_PlatformClock.lost``).
+    less what this machine lost (``PlatformClock.lost``).
 
     On Lambda each environment inits on a CPU of its own; here 150 share two, and the handler
     module's own code (after its modelled waits) queues for them, then its ``/next`` queues for the
@@ -291,7 +229,7 @@ def _before_handler(go_fd: int | None, plat: dict[str, Any] | None) -> None:
             platform_waits = go.get("platform")
         if not platform_waits:
             return get_handler(handler)
-        clock = _PlatformClock(platform_waits)
+        clock = PlatformClock(platform_waits)
         clock.before_handler()
         ok = False
         try:
@@ -362,12 +300,12 @@ def _restore_floor(client: Any, modelled_end: float) -> None:
     at a burst, as a call's end is marked before its answer (``output.py``). What this machine
     took beyond it is in the caller's latency, not in Restore Duration.
     """
-    wall0, (_, delay0) = time.time(), _schedstat()
+    wall0, (_, delay0) = time.time(), schedstat()
     first_next = client.wait_next_invocation
 
     def wait_next_invocation() -> Any:
         del client.wait_next_invocation  # the class's own from now on
-        _, delay = _schedstat()
+        _, delay = schedstat()
         now = time.time()
         end = modelled_end + max(0.0, now - wall0 - (delay - delay0))
         if end > now:

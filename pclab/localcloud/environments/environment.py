@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import enum
-import json
 import os
 import shutil
 import signal
@@ -23,6 +22,7 @@ from ...lambda_model.platform import PlatformModel
 from ..invocation import FunctionSpec, LambdaServiceError
 from . import telemetry as tm
 from .code import CodeCache
+from .errors import error_type_of, exit_description, lambda_error
 from .loop import EventLoopThread
 from .output import OutputPipe
 from .process import ForkServerError, Launcher, LaunchSpec, child_env, kill_group
@@ -98,41 +98,6 @@ class EnvironmentContext:
     runtimes: Runtimes
     platform: PlatformModel
     spares: SparePools | None = None  # processes forked ahead of a burst (platform model on)
-
-
-def _signal_name(sig: int) -> str:
-    # As Lambda (Go's ProcessState) prints them: "signal: killed", "signal: segmentation fault".
-    names = {
-        signal.SIGKILL: "killed",
-        signal.SIGTERM: "terminated",
-        signal.SIGSEGV: "segmentation fault",
-        signal.SIGABRT: "aborted",
-        signal.SIGINT: "interrupt",
-        signal.SIGBUS: "bus error",
-    }
-    return names.get(signal.Signals(sig), signal.Signals(sig).name.lower())
-
-
-def exit_description(code: int | None) -> str:
-    if code is None:
-        return "exit status unknown"
-    if code < 0:
-        return f"signal: {_signal_name(-code)}"
-    return f"exit status {code}"
-
-
-def _error_type_of(body: bytes) -> str | None:
-    """The ``errorType`` of a runtime's error document, when the header did not say it."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    value = doc.get("errorType") if isinstance(doc, dict) else None
-    return str(value) if value else None
-
-
-def lambda_error(error_type: str, message: str) -> bytes:
-    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
 class Environment:
@@ -457,10 +422,10 @@ class Environment:
         return self._answer(request_id, "response", body, None)
 
     def on_invocation_error(self, request_id: str, body: bytes, error_type: str | None) -> bool:
-        return self._answer(request_id, "error", body, error_type or _error_type_of(body))
+        return self._answer(request_id, "error", body, error_type or error_type_of(body))
 
     def on_init_error(self, body: bytes, error_type: str | None) -> None:
-        self._init_error = (error_type or _error_type_of(body), body)
+        self._init_error = (error_type or error_type_of(body), body)
 
     def _answer(
         self, request_id: str, kind: Literal["response", "error"], body: bytes, etype: str | None

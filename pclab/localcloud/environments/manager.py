@@ -37,8 +37,8 @@ from .environment import (
     EnvState,
     InitOutcome,
     Invocation,
-    lambda_error,
 )
+from .errors import lambda_error
 from .loop import EventLoopThread
 from .metrics import CallContext, LambdaMetrics
 from .process import ForkServerLauncher, Launcher, SpawnLauncher

@@ -386,7 +386,9 @@ def _install_stepfunctions() -> None:
     def response_start_execution(self: Any) -> Any:
         backend = self.stepfunction_backend
         arn = self._get_param("stateMachineArn")
-        name = self._get_param("name")
+        # AWS names an unnamed execution with a UUID; moto named it "None", so a second unnamed
+        # start of the same state machine failed with ExecutionAlreadyExists.
+        name = self._get_param("name") or str(uuid.uuid4())
         execution_input = self._get_param("input", if_none="{}")
         trace_header = self._get_param("traceHeader")
         if isinstance(backend, StepFunctionsParserBackend):

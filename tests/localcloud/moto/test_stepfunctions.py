@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import uuid
 
+from localcloud.cloud_helpers import Cloud
 from localcloud.moto.guard import (
     EVAL_UTILS,
     INLINE_ITERATION,
@@ -114,3 +116,19 @@ def test_the_iam_check_reads_the_tasks_role_and_names_errors_as_aws() -> None:
         "Lambda.TooManyRequestsException"
     )
     assert stepfunctions.task_error_name("AccessDeniedException") == "Lambda.AWSLambdaException"
+
+
+def test_unnamed_executions_get_a_uuid_each_as_on_aws(cloud: Cloud) -> None:
+    sfn = cloud.client("stepfunctions")
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    machine = sfn.create_state_machine(
+        name="unnamed-starts",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/unnamed",
+    )["stateMachineArn"]
+    names = [
+        sfn.start_execution(stateMachineArn=machine)["executionArn"].rsplit(":", 1)[1]
+        for _ in range(2)
+    ]
+    assert names[0] != names[1]
+    assert all(str(uuid.UUID(name)) == name for name in names)
