@@ -24,6 +24,7 @@ def modelled_notes(calls: Sequence[Invocation]) -> list[str]:
     return [
         f"{count} of {len(calls)} calls timed by the local cloud's platform model '{name}': "
         "init durations include Lambda's runtime start and dependency imports as modelled, "
+        "and not the time this machine's environments queued for its CPUs, "
         "SnapStart restores are modelled, and a call ends when its runtime answered inside its "
         "environment; its caller's view is the Lambda service's (X-Ray), not the execution "
         "history's, which moto's interpreter stamps when this machine gets round to it "
