@@ -71,6 +71,7 @@ class RunResult:
     problems: list[str] = field(default_factory=list)
     interrupted: bool = False
     endpoint_lost: str | None = None  # why the runner gave up the endpoint, if it did
+    refused: str | None = None  # a StartExecution refused after others had started
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
     # more top-level keys of report.json (pclab run --url: http_client, what the client saw)
     report_extra: dict[str, Any] = field(default_factory=dict)
@@ -147,6 +148,11 @@ def run(
         )
         result.problems.append(_lost_line(result, not_stopped))
     result.timings["executions"] = time.monotonic() - started
+    if result.refused is not None:
+        result.problems.append(
+            f"{result.refused}; the executions started before it ran to their end and are in "
+            f"the report under {result.out_dir}/, marked incomplete"
+        )
     if result.endpoint_lost is None and not result.interrupted:
         for execution in result.executions:
             problem = execution.problem()
@@ -211,6 +217,7 @@ def _lost_line(result: RunResult, not_stopped: list[str]) -> str:
 
 def _incomplete(result: RunResult, stack: Stack, missing: list[str]) -> Incomplete | None:
     reason = result.endpoint_lost or ("interrupted by the user" if result.interrupted else None)
+    reason = reason or result.refused
     if reason is None:
         return None
     unfinished = [
@@ -261,10 +268,16 @@ def _run_executions(
                 description=f"{_label(execution.target)}{failures}{status}",
             )
 
-        def launch(target: Target, part: Part, zero: int | None) -> Execution:
-            execution = executions.start(
-                clients, target, part.run_input, zero=zero, part=part.number
-            )
+        def launch(target: Target, part: Part, zero: int | None) -> Execution | None:
+            try:
+                execution = executions.start(
+                    clients, target, part.run_input, zero=zero, part=part.number
+                )
+            except RunnerError as refused:
+                if not result.executions:
+                    raise  # nothing started: the run never began
+                result.refused = str(refused)  # what started runs on and is reported
+                return None
             result.executions.append(execution)
             of = f" ({part.number} of {len(parts)})" if len(parts) > 1 else ""
             progress.console.print(f"Started {execution.name} on {target.state_machine_name}{of}")
@@ -282,7 +295,8 @@ def _run_executions(
             arm(stack.targets)
         else:
             for target in stack.targets:
-                arm([target])
+                if result.refused is None:
+                    arm([target])
 
 
 def _label(target: Target) -> str:

@@ -22,7 +22,9 @@ from pclab.cloud.parts import Part
 from pclab.cloud.stack import Target
 
 # start one part on a target, with the run's arrival zero (None: a burst, nothing to stamp)
-Launch = Callable[[Target, Part, int | None], Execution]
+# Start one (part, target) with the run's arrival zero; None when the start was refused after
+# others had started (the refusal is recorded by the launcher): nothing more is started.
+Launch = Callable[[Target, Part, int | None], Execution | None]
 
 
 def run_zero(run_input: ExecutionInput, first: Sequence[Part], now: float) -> int | None:
@@ -59,7 +61,11 @@ def on_schedule(
     while True:
         while due and due[0][0] <= time.time():
             _, part, target = due.pop(0)
-            started.append(launch(target, part, zero))
+            execution = launch(target, part, zero)
+            if execution is None:  # refused: follow what started, start nothing more
+                due.clear()
+                break
+            started.append(execution)
         running = [e for e in started if not e.finished]
         if not due:
             if waiting is not None:

@@ -97,3 +97,26 @@ def test_raw_documents_of_an_earlier_run_do_not_stay_beside_the_new_ones(tmp_pat
     assert written == [tmp_path / "raw" / "Machine-NEW" / "history.json"]
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["Machine-NEW", "mine"]
     assert (kept / "notes.txt").exists()
+
+
+def test_a_start_refused_after_others_ran_keeps_their_results(
+    clients: Clients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The provisioned state machine is gone by the time its turn comes (deleted, or its
+    StartExecution refused for any reason): the reserved run is still reported, and the report
+    says what did not run."""
+    fake_stack(clients, FAKE_RESULT_MACHINE)
+    [gone] = [
+        m["stateMachineArn"]
+        for m in clients.stepfunctions.list_state_machines()["stateMachines"]
+        if m["name"] == "Provisioned"
+    ]
+    clients.stepfunctions.delete_state_machine(stateMachineArn=gone)
+    out = tmp_path / "report"
+    assert run_cli(out, "--items", "4") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Provisioned" in err[0], err
+    assert "marked incomplete" in err[0]
+    report = json.loads((out / "report.json").read_text())
+    assert [run["name"] for run in report["runs"] if run["invocations"] == 4] == ["Base"]
+    assert "not started" in json.dumps(report["incomplete"])
