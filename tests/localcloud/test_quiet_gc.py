@@ -71,13 +71,15 @@ def test_a_run_that_never_pauses_still_gets_full_passes(full_passes: list[str]) 
     collector.start()
     try:
         full_passes.clear()
-        until = time.monotonic() + 0.6
-        while time.monotonic() < until:  # a busy run allocating all along
-            _churn()
+        deadline = time.monotonic() + 10
+        while "pclab-quiet-gc" not in full_passes and time.monotonic() < deadline:
+            keep = [[i] for i in range(100_000)]  # a busy run allocating all along
+            del keep
+        during = list(full_passes)
     finally:
         collector.stop()
-    assert 1 <= full_passes.count("pclab-quiet-gc") <= 4
-    assert "MainThread" not in full_passes
+    assert during.count("pclab-quiet-gc") >= 1
+    assert "MainThread" not in during  # no automatic pass on the calling thread meanwhile
 
 
 def test_an_idle_local_cloud_does_not_walk_its_heap(full_passes: list[str]) -> None:

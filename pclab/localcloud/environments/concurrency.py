@@ -84,9 +84,12 @@ class ProvisionedPool:
     generation: int = 0
 
     def ready_count(self) -> int:
+        """Environments that can take a call or are taking one. One that finished its init but
+        that the allocating thread has not yet handed to the pool does not count: a caller told
+        'READY' would otherwise find it busy with nothing and spill over."""
         from .environment import EnvState
 
-        return sum(1 for e in self.envs if e.state is EnvState.READY)
+        return sum(1 for e in self.envs if e.state is EnvState.READY and (e.busy or e in self.idle))
 
 
 @dataclass
