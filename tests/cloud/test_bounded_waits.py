@@ -161,8 +161,10 @@ def test_run_gives_up_a_dead_endpoint_saves_what_it_has_and_says_so(
     ended = time.monotonic()
     killer.join(5)
     assert status == 1
-    # the bound, then one StopExecution attempt that gets no answer either (measured 5.4 s)
-    assert killed_at and ended - killed_at[0] <= LATEST + 2.0, ended - killed_at[0]
+    # the bound, then one StopExecution attempt that gets no answer either (measured 2.2-5.4 s;
+    # 9.5 s once in a two-worker suite beside tests running 150 environments). Without the
+    # bound, boto3's retries would wait minutes.
+    assert killed_at and ended - killed_at[0] <= LATEST + 5.0, ended - killed_at[0]
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert err[0].startswith(f"pclab: error: the endpoint {url} stopped answering while waiting")
