@@ -36,8 +36,10 @@ from .conftest import ROLE, WAITING_MACHINE, experiment_outputs
 ROOT = Path(__file__).resolve().parents[2]
 BOUND = 2.0
 # the bound, plus one blocked attempt (read timeout: 2 s at this bound), plus slack for a
-# loaded 2-core machine
-LATEST = BOUND + 2.0 + 3.0
+# loaded 2-core machine: 2.2-3.1 s here even beside four busy processes, but 8.0 s once in a
+# two-worker suite whose other worker was starting 150 environments. Without the bound, boto3's
+# own retries wait minutes.
+LATEST = BOUND + 2.0 + 6.0
 ARN = "arn:aws:states:us-east-1:123456789012:execution:Machine:run-1"
 
 
@@ -162,9 +164,8 @@ def test_run_gives_up_a_dead_endpoint_saves_what_it_has_and_says_so(
     killer.join(5)
     assert status == 1
     # the bound, then one StopExecution attempt that gets no answer either (measured 2.2-5.4 s;
-    # 9.5 s once in a two-worker suite beside tests running 150 environments). Without the
-    # bound, boto3's retries would wait minutes.
-    assert killed_at and ended - killed_at[0] <= LATEST + 5.0, ended - killed_at[0]
+    # 9.5 s once in a two-worker suite beside tests running 150 environments)
+    assert killed_at and ended - killed_at[0] <= LATEST + 2.0, ended - killed_at[0]
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert err[0].startswith(f"pclab: error: the endpoint {url} stopped answering while waiting")
