@@ -76,7 +76,6 @@ class QuietCollector:
         self._thread: threading.Thread | None = None
         self._holding = False
         self._last = time.monotonic()
-        self.passes = 0
 
     def start(self) -> None:
         with self._lock:
@@ -112,5 +111,4 @@ class QuietCollector:
         started = time.perf_counter()
         gc.collect()
         self._last = time.monotonic()
-        self.passes += 1
         log.debug("full garbage collection: %.0f ms", (time.perf_counter() - started) * 1000)

@@ -106,7 +106,7 @@ def init_failure_result(
     accepted_at: float,
     platform: PlatformModel,
     pipeline: tm.TelemetryPipeline,
-    log_stream: str,
+    log: tuple[str, str],
 ) -> InvokeResult:
     """The runtime could not initialise: Lambda answers with the init error, as Unhandled, and
     logs the call as one that ran for 0 ms after that init."""
@@ -128,9 +128,8 @@ def init_failure_result(
             )
         ),
     ]
-    log_group = f"/aws/lambda/{spec.function_name}"
-    for line in lines:
-        pipeline.put_log(log_group, log_stream, int(now * 1000), line)
+    for line in lines:  # the environment's own group and stream
+        pipeline.put_log(*log, int(now * 1000), line)
     _, trace = trace_context(request, invoked_arn(request), request_id, accepted_at, platform)
     if trace is not None:
         trace.init = (init.started_at, init.ended_at)

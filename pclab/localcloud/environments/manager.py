@@ -291,7 +291,12 @@ class EnvironmentManager:
                 if not init.ok:
                     env.kill()
                     return init_failure_result(
-                        request, init, accepted_at, self.platform, self._pipeline, env.log_stream
+                        request,
+                        init,
+                        accepted_at,
+                        self.platform,
+                        self._pipeline,
+                        (env.log_group, env.log_stream),
                     )
             result, duration_ms = self._run(request, env, init, provisioned, accepted_at, first)
             failed = result.function_error is not None

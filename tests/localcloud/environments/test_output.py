@@ -74,9 +74,21 @@ def test_the_pipe_keeps_marks_out_of_the_log() -> None:
         loop.stop()
 
 
-def report_duration_ms(sink: MemorySink, group: str) -> float:
+def report_ms(sink: MemorySink, group: str, field: str) -> float:
+    """A REPORT field in ms (``Duration``, ``Init Duration``) of the group's one call."""
     [report] = [m for m in sink.messages(group) if m.startswith("REPORT")]
-    return float(report.split("\tDuration: ")[1].split(" ms")[0])
+    return float(report.split(f"\t{field}: ")[1].split(" ms")[0])
+
+
+def waited_for_one_call(manager: EnvironmentManager, name: str, handler: str) -> float:
+    """Seconds the caller waited for one call of a function made of ``handler``; telemetry
+    flushed after it."""
+    spec = make_spec(name, files={"app.py": handler}, tracing=True)
+    started = time.monotonic()
+    assert body(invoke(manager, spec)) == {"ok": True}
+    waited = time.monotonic() - started
+    manager.flush_telemetry()
+    return waited
 
 
 @pytest.fixture(params=["aws", "none"])
@@ -88,12 +100,8 @@ def model_manager(request: pytest.FixtureRequest, sink: MemorySink) -> Iterator[
 def test_a_call_ends_when_its_runtime_answers_inside_the_environment(
     model_manager: EnvironmentManager, sink: MemorySink
 ) -> None:
-    spec = make_spec("slowpost", files={"app.py": SLOW_POST}, tracing=True)
-    started = time.monotonic()
-    assert body(invoke(model_manager, spec)) == {"ok": True}
-    waited = time.monotonic() - started
-    model_manager.flush_telemetry()
-    duration = report_duration_ms(sink, "/aws/lambda/slowpost")
+    waited = waited_for_one_call(model_manager, "slowpost", SLOW_POST)
+    duration = report_ms(sink, "/aws/lambda/slowpost", "Duration")
     assert waited >= 0.7  # the caller really waited for the slow post
     [service] = [seg for seg in sink.segments if seg.get("origin") == "AWS::Lambda"]
     if model_manager.platform.enabled:
@@ -128,20 +136,11 @@ def handler(event, context):
 """
 
 
-def report_init_ms(sink: MemorySink, group: str) -> float:
-    [report] = [m for m in sink.messages(group) if m.startswith("REPORT")]
-    return float(report.split("\tInit Duration: ")[1].split(" ms")[0])
-
-
 def test_an_init_ends_when_its_runtime_is_done_inside_the_environment(
     model_manager: EnvironmentManager, sink: MemorySink
 ) -> None:
-    spec = make_spec("slownext", files={"app.py": SLOW_FIRST_NEXT}, tracing=True)
-    started = time.monotonic()
-    assert body(invoke(model_manager, spec)) == {"ok": True}
-    waited = time.monotonic() - started
-    model_manager.flush_telemetry()
-    init_ms = report_init_ms(sink, "/aws/lambda/slownext")
+    waited = waited_for_one_call(model_manager, "slownext", SLOW_FIRST_NEXT)
+    init_ms = report_ms(sink, "/aws/lambda/slownext", "Init Duration")
     assert waited >= 0.8  # the caller really waited for the late /next
     [function] = [s for s in sink.segments if s.get("origin") == "AWS::Lambda::Function"]
     [initialization] = [s for s in function["subsegments"] if s["name"] == "Initialization"]
